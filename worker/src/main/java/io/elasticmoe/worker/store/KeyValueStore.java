@@ -1,0 +1,29 @@
+package io.elasticmoe.worker.store;
+
+import java.time.Duration;
+import java.util.List;
+
+/**
+ * The TCPStore-like key/value store a worker sees: how ranks exchange transport metadata (NIXL-EP uses
+ * key {@code NIXL_EP/{rank}}) and build barriers. In production it is the operator's rendezvous Store
+ * service, scoped to this deployment; tests may use an in-process implementation.
+ */
+public interface KeyValueStore extends AutoCloseable {
+
+  void set(String key, byte[] value);
+
+  /** Blocks until {@code key} exists or {@code timeout} passes. */
+  byte[] get(String key, Duration timeout) throws StoreTimeoutException;
+
+  /** Blocks until every key exists or {@code timeout} passes. */
+  void await(List<String> keys, Duration timeout) throws StoreTimeoutException;
+
+  /** Atomically adds {@code delta} to the counter at {@code key} (0 when missing) and returns the sum. */
+  long add(String key, long delta);
+
+  /** Returns whether the key existed. */
+  boolean deleteKey(String key);
+
+  @Override
+  void close();
+}
