@@ -1,0 +1,232 @@
+package io.elasticmoe.worker.transport;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import org.openucx.jucx.UcxException;
+import org.openucx.jucx.ucp.UcpContext;
+import org.openucx.jucx.ucp.UcpEndpoint;
+import org.openucx.jucx.ucp.UcpEndpointParams;
+import org.openucx.jucx.ucp.UcpMemory;
+import org.openucx.jucx.ucp.UcpParams;
+import org.openucx.jucx.ucp.UcpRemoteKey;
+import org.openucx.jucx.ucp.UcpRequest;
+import org.openucx.jucx.ucp.UcpWorker;
+import org.openucx.jucx.ucp.UcpWorkerParams;
+
+/**
+ * Adapter over JUCX: one UCP context and worker per rank, one registered symmetric buffer, and one
+ * endpoint plus unpacked rkey per connected peer. It moves bytes and reports which peers failed; it
+ * decides nothing about ranks (masking is the backend's policy).
+ *
+ * <p>All calls must come from one thread: the worker is created without thread safety, which is what
+ * makes the put path cheap. Puts are implicit (no request object); {@link #flush} is the only
+ * completion point, which is why the data-before-counter rule is "data puts, flush, counter puts".
+ *
+ * <p>Metadata published for peers: worker address, the buffer's packed rkey and its base address.
+ */
+public final class UcxTransport implements AutoCloseable {
+
+  private final UcpContext context;
+  private final UcpWorker worker;
+  private final ByteBuffer buffer;
+  private final UcpMemory memory;
+  private final ByteBuffer staging;
+  private final UcpMemory stagingMemory;
+  private final Map<Integer, Peer> peers = new HashMap<>();
+  private final Set<Integer> failedPeers = new HashSet<>();
+
+  private record Peer(UcpEndpoint endpoint, UcpRemoteKey rkey, long remoteBase, long remoteBytes) {}
+
+  /**
+   * Registers a zeroed buffer of {@code bufferBytes} (the symmetric EP buffer peers write into) and a
+   * source-only staging area of {@code stagingBytes} (values such as counters that must stay unchanged
+   * until a flush completes them).
+   */
+  public UcxTransport(long bufferBytes, int stagingBytes) {
+    if (bufferBytes < 1 || bufferBytes > Integer.MAX_VALUE - 8) {
+      throw new IllegalArgumentException(
+          "buffer is " + bufferBytes + " bytes; the CPU transport maps at most " + (Integer.MAX_VALUE - 8)
+              + " bytes (one ByteBuffer); lower maxRanks, numLocalExperts, maxTokensPerRank or hidden");
+    }
+    this.context = new UcpContext(new UcpParams().requestRmaFeature());
+    this.worker = context.newWorker(new UcpWorkerParams());
+    this.buffer = ByteBuffer.allocateDirect((int) bufferBytes).order(ByteOrder.LITTLE_ENDIAN);
+    this.memory = context.registerMemory(buffer);
+    this.staging = ByteBuffer.allocateDirect(Math.max(stagingBytes, 8)).order(ByteOrder.LITTLE_ENDIAN);
+    this.stagingMemory = context.registerMemory(staging);
+  }
+
+  /** The registered symmetric buffer; peers write into it at the offsets of the shared layout. */
+  public ByteBuffer buffer() {
+    return buffer;
+  }
+
+  public ByteBuffer staging() {
+    return staging;
+  }
+
+  public long bufferAddress() {
+    return memory.getAddress();
+  }
+
+  public long stagingAddress() {
+    return stagingMemory.getAddress();
+  }
+
+  public byte[] localMetadata() {
+    ByteBuffer address = worker.getAddress();
+    ByteBuffer rkey = memory.getRemoteKeyBuffer();
+    ByteBuffer out =
+        ByteBuffer.allocate(4 + address.remaining() + 4 + rkey.remaining() + 16)
+            .order(ByteOrder.LITTLE_ENDIAN);
+    out.putInt(address.remaining()).put(address);
+    out.putInt(rkey.remaining()).put(rkey);
+    out.putLong(memory.getAddress()).putLong(memory.getLength());
+    return out.array();
+  }
+
+  /** Opens an endpoint to {@code rank} from its published metadata; replaces a previous one. */
+  public void connect(int rank, byte[] metadata) {
+    disconnect(rank);
+    ByteBuffer in = ByteBuffer.wrap(metadata).order(ByteOrder.LITTLE_ENDIAN);
+    ByteBuffer address = directCopy(in, in.getInt());
+    ByteBuffer rkeyBuffer = directCopy(in, in.getInt());
+    long remoteBase = in.getLong();
+    long remoteBytes = in.getLong();
+    UcpEndpoint endpoint =
+        worker.newEndpoint(
+            new UcpEndpointParams()
+                .setUcpAddress(address)
+                // Needed so closeNonBlockingForce works and a dead peer fails requests instead of hanging.
+                .setPeerErrorHandlingMode()
+                .setErrorHandler((ep, status, message) -> failedPeers.add(rank))
+                .setName("rank-" + rank));
+    peers.put(rank, new Peer(endpoint, endpoint.unpackRemoteKey(rkeyBuffer), remoteBase, remoteBytes));
+    failedPeers.remove(rank);
+  }
+
+  public boolean isConnected(int rank) {
+    return peers.containsKey(rank);
+  }
+
+  public void disconnect(int rank) {
+    Peer peer = peers.remove(rank);
+    if (peer == null) {
+      return;
+    }
+    peer.rkey().close();
+    UcpRequest close = peer.endpoint().closeNonBlockingForce();
+    progressUntil(close, System.nanoTime() + Duration.ofSeconds(5).toNanos());
+  }
+
+  /**
+   * Starts a put of {@code bytes} from local address {@code localAddress} (inside the buffer or the
+   * staging area) to {@code remoteOffset} in {@code rank}'s buffer. Returns false, without throwing, when
+   * the peer's endpoint has failed.
+   */
+  public boolean put(int rank, long localAddress, long remoteOffset, long bytes) {
+    Peer peer = peers.get(rank);
+    if (peer == null) {
+      throw new IllegalStateException("rank " + rank + " is not connected; connected: " + peers.keySet());
+    }
+    if (remoteOffset < 0 || remoteOffset + bytes > peer.remoteBytes()) {
+      throw new IllegalArgumentException(
+          "put of " + bytes + " bytes at offset " + remoteOffset + " exceeds rank " + rank + "'s buffer of "
+              + peer.remoteBytes() + " bytes");
+    }
+    if (failedPeers.contains(rank)) {
+      return false;
+    }
+    try {
+      peer.endpoint().putNonBlockingImplicit(localAddress, bytes, peer.remoteBase() + remoteOffset, peer.rkey());
+      return true;
+    } catch (UcxException e) {
+      failedPeers.add(rank);
+      return false;
+    }
+  }
+
+  /**
+   * Completes every put issued so far to {@code ranks}, waiting at most until {@code deadlineNanos}
+   * ({@link System#nanoTime()} clock). Returns the ranks whose puts did not complete: failed or too slow.
+   */
+  public Set<Integer> flush(Iterable<Integer> ranks, long deadlineNanos) {
+    List<Integer> pendingRanks = new ArrayList<>();
+    List<UcpRequest> requests = new ArrayList<>();
+    Set<Integer> incomplete = new HashSet<>();
+    for (int rank : ranks) {
+      Peer peer = peers.get(rank);
+      if (peer == null || failedPeers.contains(rank)) {
+        incomplete.add(rank);
+        continue;
+      }
+      try {
+        requests.add(peer.endpoint().flushNonBlocking(null));
+        pendingRanks.add(rank);
+      } catch (UcxException e) {
+        failedPeers.add(rank);
+        incomplete.add(rank);
+      }
+    }
+    for (int i = 0; i < requests.size(); i++) {
+      if (!progressUntil(requests.get(i), deadlineNanos) || failedPeers.contains(pendingRanks.get(i))) {
+        incomplete.add(pendingRanks.get(i));
+      }
+    }
+    return incomplete;
+  }
+
+  /** Drives the worker once: required for tcp peers, whose puts are completed by the target's progress. */
+  public void progress() {
+    try {
+      worker.progress();
+    } catch (Exception e) {
+      throw new IllegalStateException("UCX worker progress failed: " + e.getMessage(), e);
+    }
+  }
+
+  public Set<Integer> failedPeers() {
+    return Set.copyOf(failedPeers);
+  }
+
+  private boolean progressUntil(UcpRequest request, long deadlineNanos) {
+    while (request != null && !request.isCompleted()) {
+      if (System.nanoTime() > deadlineNanos) {
+        return false;
+      }
+      progress();
+    }
+    return request == null || request.getStatus() == 0;
+  }
+
+  private static ByteBuffer directCopy(ByteBuffer in, int length) {
+    ByteBuffer out = ByteBuffer.allocateDirect(length);
+    ByteBuffer slice = in.slice(in.position(), length);
+    out.put(slice).flip();
+    in.position(in.position() + length);
+    return out;
+  }
+
+  /** Address of a position inside the registered buffer, for {@link #put}. */
+  public long addressOf(long bufferOffset) {
+    return bufferAddress() + bufferOffset;
+  }
+
+  @Override
+  public void close() {
+    for (int rank : List.copyOf(peers.keySet())) {
+      disconnect(rank);
+    }
+    stagingMemory.deregister();
+    memory.deregister();
+    worker.close();
+    context.close();
+  }
+}

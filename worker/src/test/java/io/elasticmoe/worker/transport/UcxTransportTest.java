@@ -1,0 +1,95 @@
+package io.elasticmoe.worker.transport;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+class UcxTransportTest {
+
+  /** Drives a peer's worker from its own thread, as a peer rank would while it waits. */
+  private static final class PeerProgress implements AutoCloseable {
+    private final Thread thread;
+    private volatile boolean running = true;
+
+    PeerProgress(UcxTransport peer) {
+      thread = new Thread(() -> {
+        while (running) {
+          peer.progress();
+        }
+      });
+      thread.start();
+    }
+
+    @Override
+    public void close() throws InterruptedException {
+      running = false;
+      thread.join();
+    }
+  }
+
+  private static long deadline() {
+    return System.nanoTime() + 10_000_000_000L;
+  }
+
+  @Test
+  void putsLandAtTheSameOffsetInThePeersBufferAndFlushCompletesThem() throws Exception {
+    try (UcxTransport a = new UcxTransport(4096, 64);
+        UcxTransport b = new UcxTransport(4096, 64)) {
+      a.connect(1, b.localMetadata());
+      for (int i = 0; i < 1024; i++) {
+        a.buffer().put(i, (byte) (i * 7));
+      }
+      a.staging().putLong(0, 42L);
+      b.connect(0, a.localMetadata());
+      try (PeerProgress ignored = new PeerProgress(b)) {
+
+      assertThat(a.put(1, a.addressOf(0), 2048, 1024)).isTrue();
+      assertThat(a.flush(List.of(1), deadline())).isEmpty();
+      // The counter goes after the flush: a reader that sees it also sees the data.
+      assertThat(a.put(1, a.stagingAddress(), 8, 8)).isTrue();
+      assertThat(a.flush(List.of(1), deadline())).isEmpty();
+      }
+
+      assertThat(b.buffer().getLong(8)).isEqualTo(42L);
+      for (int i = 0; i < 1024; i++) {
+        assertThat(b.buffer().get(2048 + i)).isEqualTo((byte) (i * 7));
+      }
+    }
+  }
+
+  @Test
+  void rejectsPutsOutsideThePeersBufferNamingTheSizes() {
+    try (UcxTransport a = new UcxTransport(1024, 8);
+        UcxTransport b = new UcxTransport(512, 8)) {
+      a.connect(1, b.localMetadata());
+      assertThatThrownBy(() -> a.put(1, a.addressOf(0), 500, 64))
+          .hasMessageContaining("64 bytes at offset 500")
+          .hasMessageContaining("512 bytes");
+      assertThatThrownBy(() -> a.put(3, a.addressOf(0), 0, 8)).hasMessageContaining("rank 3 is not connected");
+    }
+  }
+
+  @Test
+  void rejectsBuffersAboveTheByteBufferLimit() {
+    assertThatThrownBy(() -> new UcxTransport(3L << 30, 8)).hasMessageContaining("buffer is 3221225472 bytes");
+  }
+
+  @Test
+  void disconnectedPeerCanBeConnectedAgain() throws Exception {
+    try (UcxTransport a = new UcxTransport(1024, 8);
+        UcxTransport b = new UcxTransport(1024, 8)) {
+      a.connect(1, b.localMetadata());
+      a.disconnect(1);
+      assertThat(a.isConnected(1)).isFalse();
+      a.connect(1, b.localMetadata());
+      a.staging().putLong(0, 7L);
+      try (PeerProgress ignored = new PeerProgress(b)) {
+        assertThat(a.put(1, a.stagingAddress(), 0, 8)).isTrue();
+        assertThat(a.flush(List.of(1), deadline())).isEmpty();
+      }
+      assertThat(b.buffer().getLong(0)).isEqualTo(7L);
+    }
+  }
+}
