@@ -12,8 +12,16 @@ class DeepSeekEplbTest {
     return EplbVectors.load("/eplb/deepseek-eplb-vectors.json");
   }
 
+  /**
+   * Made with the reference on Debian's PyTorch 1.13 from integer, all-zero and all-equal loads and from
+   * group loads that exhaust introsort's depth limit: cases where only exact tie-breaking agrees.
+   */
+  static List<EplbVectors> tieVectors() {
+    return EplbVectors.load("/eplb/reference-ties-vectors.json");
+  }
+
   @ParameterizedTest(name = "{0}")
-  @MethodSource("sharedVectors")
+  @MethodSource({"sharedVectors", "tieVectors"})
   void reproducesTheReferenceExactly(EplbVectors vector) {
     ExpertPlacement placement =
         DeepSeekEplb.rebalanceExperts(
