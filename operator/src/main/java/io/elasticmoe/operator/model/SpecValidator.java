@@ -1,0 +1,93 @@
+package io.elasticmoe.operator.model;
+
+import io.elasticmoe.api.v1alpha1.ElasticMoEDeploymentSpec;
+import io.elasticmoe.api.v1alpha1.ModelSpec;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Every rule of the spec that the CRD schema cannot check (the v1.20 API server predates CEL), plus
+ * the schema's own rules again, because a CR may have been stored before the schema tightened. Returns
+ * every problem at once; each message names the field, the value and the rule.
+ */
+public final class SpecValidator {
+
+  /** NIXL-EP sizes its buffers for fewer than 8 ranks or a multiple of 8. */
+  static final int RANK_GRANULE = 8;
+
+  private SpecValidator() {}
+
+  public static List<String> validate(ElasticMoEDeploymentSpec spec) {
+    List<String> problems = new ArrayList<>();
+    if (spec == null) {
+      problems.add("spec is missing");
+      return problems;
+    }
+    if (spec.replicas == null || spec.replicas < 0) {
+      problems.add("spec.replicas is " + spec.replicas + "; it must be 0 or more");
+    }
+    if (spec.maxRanks == null || spec.maxRanks < 1) {
+      problems.add("spec.maxRanks is " + spec.maxRanks + "; it must be 1 or more");
+    } else {
+      if (spec.maxRanks >= RANK_GRANULE && spec.maxRanks % RANK_GRANULE != 0) {
+        problems.add(
+            "spec.maxRanks is " + spec.maxRanks + "; NIXL-EP buffers need fewer than 8 ranks or a multiple of 8");
+      }
+      if (spec.replicas != null && spec.replicas > spec.maxRanks) {
+        problems.add(
+            "spec.replicas is " + spec.replicas + "; it must not exceed spec.maxRanks (" + spec.maxRanks + ")");
+      }
+    }
+    if (spec.minAvailableRanks != null && spec.maxRanks != null && spec.minAvailableRanks > spec.maxRanks) {
+      problems.add(
+          "spec.minAvailableRanks is " + spec.minAvailableRanks + "; it must not exceed spec.maxRanks ("
+              + spec.maxRanks + ")");
+    }
+    if (spec.worker == null || spec.worker.image == null || spec.worker.image.isBlank()) {
+      problems.add("spec.worker.image is missing");
+    }
+    validateModel(spec.model, spec.maxRanks, problems);
+    return problems;
+  }
+
+  private static void validateModel(ModelSpec model, Integer maxRanks, List<String> problems) {
+    if (model == null) {
+      problems.add("spec.model is missing");
+      return;
+    }
+    if (model.hidden == null || model.hidden < 128 || model.hidden % 128 != 0) {
+      problems.add("spec.model.hidden is " + model.hidden + "; it must be a positive multiple of 128");
+    } else if (model.dispatchDtype == ModelSpec.DispatchDtype.fp8 && model.hidden % 512 != 0) {
+      problems.add(
+          "spec.model.hidden is " + model.hidden + "; fp8 dispatch needs a multiple of 512 (or dispatchDtype bf16)");
+    }
+    if (model.topK == null || model.topK < 1 || model.topK > 16) {
+      problems.add("spec.model.topK is " + model.topK + "; the kernels support 1..16 (MAX_TOPK)");
+    }
+    Integer tokens = model.maxDispatchTokensPerRank;
+    if (tokens != null && (tokens < 1 || tokens > 1024)) {
+      problems.add(
+          "spec.model.maxDispatchTokensPerRank is " + tokens + "; it must be 1..1024 (the kernels' finish tag)");
+    }
+    if (model.numExperts == null || model.numExperts < 1) {
+      problems.add("spec.model.numExperts is " + model.numExperts + "; it must be 1 or more");
+      return;
+    }
+    if (model.topK != null && model.topK > model.numExperts) {
+      problems.add(
+          "spec.model.topK is " + model.topK + "; it cannot exceed spec.model.numExperts (" + model.numExperts + ")");
+    }
+    int groups = model.numExpertGroups == null ? 1 : model.numExpertGroups;
+    if (model.numExperts % groups != 0) {
+      problems.add(
+          "spec.model.numExperts (" + model.numExperts + ") must be a multiple of spec.model.numExpertGroups ("
+              + groups + ")");
+    }
+    int physical = model.numExperts + (model.redundantExperts == null ? 0 : model.redundantExperts);
+    if (maxRanks != null && maxRanks > 0 && physical % maxRanks != 0) {
+      problems.add(
+          "spec.model.numExperts + redundantExperts is " + physical + "; it must be a multiple of spec.maxRanks ("
+              + maxRanks + ") so every rank holds the same number of experts");
+    }
+  }
+}

@@ -1,0 +1,96 @@
+package io.elasticmoe.operator.model;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.elasticmoe.api.v1alpha1.ElasticMoEDeploymentSpec;
+import io.elasticmoe.api.v1alpha1.ModelSpec;
+import io.elasticmoe.api.v1alpha1.WorkerSpec;
+import org.junit.jupiter.api.Test;
+
+class SpecValidatorTest {
+
+  static ElasticMoEDeploymentSpec validSpec() {
+    ElasticMoEDeploymentSpec spec = new ElasticMoEDeploymentSpec();
+    spec.replicas = 4;
+    spec.minAvailableRanks = 2;
+    spec.maxRanks = 8;
+    spec.worker = new WorkerSpec();
+    spec.worker.image = "elasticmoe/worker:dev";
+    spec.model = new ModelSpec();
+    spec.model.numExperts = 32;
+    spec.model.redundantExperts = 8;
+    spec.model.numExpertGroups = 4;
+    spec.model.hidden = 512;
+    spec.model.topK = 4;
+    spec.model.maxDispatchTokensPerRank = 64;
+    spec.model.dispatchDtype = ModelSpec.DispatchDtype.fp8;
+    return spec;
+  }
+
+  @Test
+  void acceptsTheExampleSpec() {
+    assertThat(SpecValidator.validate(validSpec())).isEmpty();
+  }
+
+  @Test
+  void rejectsMaxRanksThatIsNeitherBelowEightNorAMultipleOfEight() {
+    ElasticMoEDeploymentSpec spec = validSpec();
+    spec.maxRanks = 12;
+    spec.model.redundantExperts = 4;
+    assertThat(SpecValidator.validate(spec))
+        .containsExactly("spec.maxRanks is 12; NIXL-EP buffers need fewer than 8 ranks or a multiple of 8");
+  }
+
+  @Test
+  void acceptsMaxRanksBelowEight() {
+    ElasticMoEDeploymentSpec spec = validSpec();
+    spec.maxRanks = 5;
+    spec.replicas = 5;
+    spec.model.redundantExperts = 3;
+    assertThat(SpecValidator.validate(spec)).isEmpty();
+  }
+
+  @Test
+  void rejectsMoreReplicasThanMaxRanks() {
+    ElasticMoEDeploymentSpec spec = validSpec();
+    spec.replicas = 9;
+    assertThat(SpecValidator.validate(spec)).containsExactly("spec.replicas is 9; it must not exceed spec.maxRanks (8)");
+  }
+
+  @Test
+  void rejectsFp8HiddenThatIsNotAMultipleOf512() {
+    ElasticMoEDeploymentSpec spec = validSpec();
+    spec.model.hidden = 640;
+    assertThat(SpecValidator.validate(spec))
+        .containsExactly("spec.model.hidden is 640; fp8 dispatch needs a multiple of 512 (or dispatchDtype bf16)");
+    spec.model.dispatchDtype = ModelSpec.DispatchDtype.bf16;
+    assertThat(SpecValidator.validate(spec)).isEmpty();
+  }
+
+  @Test
+  void rejectsPhysicalExpertsNotSpreadEvenlyOverMaxRanks() {
+    ElasticMoEDeploymentSpec spec = validSpec();
+    spec.model.redundantExperts = 3;
+    assertThat(SpecValidator.validate(spec))
+        .containsExactly("spec.model.numExperts + redundantExperts is 35; it must be a multiple of spec.maxRanks (8)"
+            + " so every rank holds the same number of experts");
+  }
+
+  @Test
+  void reportsEveryProblemAtOnce() {
+    ElasticMoEDeploymentSpec spec = validSpec();
+    spec.model.topK = 20;
+    spec.model.numExpertGroups = 5;
+    spec.worker.image = " ";
+    assertThat(SpecValidator.validate(spec))
+        .containsExactlyInAnyOrder(
+            "spec.worker.image is missing",
+            "spec.model.topK is 20; the kernels support 1..16 (MAX_TOPK)",
+            "spec.model.numExperts (32) must be a multiple of spec.model.numExpertGroups (5)");
+  }
+
+  @Test
+  void rejectsMissingSpec() {
+    assertThat(SpecValidator.validate(null)).containsExactly("spec is missing");
+  }
+}
