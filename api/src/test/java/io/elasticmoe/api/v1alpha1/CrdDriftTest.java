@@ -27,8 +27,10 @@ class CrdDriftTest {
     Path checkedIn = Path.of(System.getProperty("elasticmoe.crds.dir"), FILE);
     CustomResourceDefinition expected = finish(load(generated));
 
+    Path inChart = chartCrd();
     if (Boolean.getBoolean("elasticmoe.crds.update")) {
       Files.writeString(checkedIn, Serialization.asYaml(expected));
+      Files.writeString(inChart, Serialization.asYaml(expected));
     }
 
     assertThat(checkedIn)
@@ -37,6 +39,13 @@ class CrdDriftTest {
     assertThat(load(checkedIn))
         .as("crds/%s differs from the generated CRD; run with -Delasticmoe.crds.update=true", FILE)
         .isEqualTo(expected);
+    assertThat(inChart)
+        .as("the Helm chart's CRD differs from crds/%s; run with -Delasticmoe.crds.update=true", FILE)
+        .hasSameTextualContentAs(checkedIn);
+  }
+
+  private static Path chartCrd() {
+    return Path.of(System.getProperty("elasticmoe.crds.dir"), "..", "helm", "elasticmoe", "crds", FILE);
   }
 
   @Test
