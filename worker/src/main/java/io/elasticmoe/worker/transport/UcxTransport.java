@@ -9,6 +9,7 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.IntConsumer;
 import org.openucx.jucx.UcxException;
 import org.openucx.jucx.ucp.UcpContext;
 import org.openucx.jucx.ucp.UcpEndpoint;
@@ -33,6 +34,7 @@ import org.openucx.jucx.ucp.UcpWorkerParams;
  */
 public final class UcxTransport implements AutoCloseable {
 
+  private final boolean peerErrorHandling;
   private final UcpContext context;
   private final UcpWorker worker;
   private final ByteBuffer buffer;
@@ -41,21 +43,34 @@ public final class UcxTransport implements AutoCloseable {
   private final UcpMemory stagingMemory;
   private final Map<Integer, Peer> peers = new HashMap<>();
   private final Set<Integer> failedPeers = new HashSet<>();
+  // Requests towards a dead peer that never complete; UCX 1.13 aborts if the worker is destroyed under them.
+  private final List<UcpRequest> abandoned = new ArrayList<>();
 
   private record Peer(UcpEndpoint endpoint, UcpRemoteKey rkey, long remoteBase, long remoteBytes) {}
+
+  /** Shared memory between processes of one host; what the CPU backend uses when every rank is local. */
+  public static final String HOST_TRANSPORTS = "sm,self";
+
+  /** Shared memory where possible, tcp across hosts and between pods that share no IPC namespace. */
+  public static final String NETWORK_TRANSPORTS = "sm,self,tcp";
 
   /**
    * Registers a zeroed buffer of {@code bufferBytes} (the symmetric EP buffer peers write into) and a
    * source-only staging area of {@code stagingBytes} (values such as counters that must stay unchanged
    * until a flush completes them).
    */
-  public UcxTransport(long bufferBytes, int stagingBytes) {
+  public UcxTransport(long bufferBytes, int stagingBytes, String transports) {
     if (bufferBytes < 1 || bufferBytes > Integer.MAX_VALUE - 8) {
       throw new IllegalArgumentException(
           "buffer is " + bufferBytes + " bytes; the CPU transport maps at most " + (Integer.MAX_VALUE - 8)
               + " bytes (one ByteBuffer); lower maxRanks, numLocalExperts, maxTokensPerRank or hidden");
     }
-    this.context = new UcpContext(new UcpParams().requestRmaFeature());
+    // UCX_TLS: UCX 1.13 aborts (wireup_ep.c pending_count assertion) when a peer dies while a tcp
+    // wireup is pending, so hosts that need no tcp leave it out.
+    // UCX 1.13's shared-memory transports cannot serve endpoints in peer error handling mode
+    // ("Destination is unreachable"), so that mode is only asked for where tcp may carry the peer.
+    this.peerErrorHandling = transports.contains("tcp");
+    this.context = new UcpContext(new UcpParams().requestRmaFeature().setConfig("TLS", transports));
     this.worker = context.newWorker(new UcpWorkerParams());
     this.buffer = ByteBuffer.allocateDirect((int) bufferBytes).order(ByteOrder.LITTLE_ENDIAN);
     this.memory = context.registerMemory(buffer);
@@ -100,14 +115,12 @@ public final class UcxTransport implements AutoCloseable {
     ByteBuffer rkeyBuffer = directCopy(in, in.getInt());
     long remoteBase = in.getLong();
     long remoteBytes = in.getLong();
-    UcpEndpoint endpoint =
-        worker.newEndpoint(
-            new UcpEndpointParams()
-                .setUcpAddress(address)
-                // Needed so closeNonBlockingForce works and a dead peer fails requests instead of hanging.
-                .setPeerErrorHandlingMode()
-                .setErrorHandler((ep, status, message) -> failedPeers.add(rank))
-                .setName("rank-" + rank));
+    UcpEndpointParams params = new UcpEndpointParams().setUcpAddress(address).setName("rank-" + rank);
+    if (peerErrorHandling) {
+      // Needed so closeNonBlockingForce works and a dead peer fails requests instead of hanging.
+      params.setPeerErrorHandlingMode().setErrorHandler((ep, status, message) -> failedPeers.add(rank));
+    }
+    UcpEndpoint endpoint = worker.newEndpoint(params);
     peers.put(rank, new Peer(endpoint, endpoint.unpackRemoteKey(rkeyBuffer), remoteBase, remoteBytes));
     failedPeers.remove(rank);
   }
@@ -122,8 +135,13 @@ public final class UcxTransport implements AutoCloseable {
       return;
     }
     peer.rkey().close();
-    UcpRequest close = peer.endpoint().closeNonBlockingForce();
-    progressUntil(close, System.nanoTime() + Duration.ofSeconds(5).toNanos());
+    UcpRequest close =
+        peerErrorHandling ? peer.endpoint().closeNonBlockingForce() : peer.endpoint().closeNonBlockingFlush();
+    // A flush-close towards a dead peer may never finish; the endpoint is then abandoned, not waited on.
+    if (!progressUntil(close, System.nanoTime() + Duration.ofSeconds(2).toNanos()) && close != null
+        && !close.isCompleted()) {
+      abandoned.add(close);
+    }
   }
 
   /**
@@ -155,11 +173,12 @@ public final class UcxTransport implements AutoCloseable {
 
   /**
    * Completes every put issued so far to {@code ranks}, waiting at most until {@code deadlineNanos}
-   * ({@link System#nanoTime()} clock). Returns the ranks whose puts did not complete: failed or too slow.
+   * ({@link System#nanoTime()} clock). As each peer's flush completes, {@code onFlushed} runs for it (so
+   * that peer's counters can go out without waiting for slower peers). Returns the ranks whose puts did
+   * not complete: failed or too slow.
    */
-  public Set<Integer> flush(Iterable<Integer> ranks, long deadlineNanos) {
-    List<Integer> pendingRanks = new ArrayList<>();
-    List<UcpRequest> requests = new ArrayList<>();
+  public Set<Integer> flush(Iterable<Integer> ranks, long deadlineNanos, IntConsumer onFlushed) {
+    Map<Integer, UcpRequest> pending = new HashMap<>();
     Set<Integer> incomplete = new HashSet<>();
     for (int rank : ranks) {
       Peer peer = peers.get(rank);
@@ -168,19 +187,39 @@ public final class UcxTransport implements AutoCloseable {
         continue;
       }
       try {
-        requests.add(peer.endpoint().flushNonBlocking(null));
-        pendingRanks.add(rank);
+        pending.put(rank, peer.endpoint().flushNonBlocking(null));
       } catch (UcxException e) {
         failedPeers.add(rank);
         incomplete.add(rank);
       }
     }
-    for (int i = 0; i < requests.size(); i++) {
-      if (!progressUntil(requests.get(i), deadlineNanos) || failedPeers.contains(pendingRanks.get(i))) {
-        incomplete.add(pendingRanks.get(i));
+    while (!pending.isEmpty()) {
+      for (var it = pending.entrySet().iterator(); it.hasNext(); ) {
+        var entry = it.next();
+        if (entry.getValue().isCompleted()) {
+          it.remove();
+          if (entry.getValue().getStatus() == 0 && !failedPeers.contains(entry.getKey())) {
+            onFlushed.accept(entry.getKey());
+          } else {
+            incomplete.add(entry.getKey());
+          }
+        }
       }
+      if (pending.isEmpty()) {
+        break;
+      }
+      if (System.nanoTime() > deadlineNanos) {
+        incomplete.addAll(pending.keySet());
+        abandoned.addAll(pending.values());
+        break;
+      }
+      progress();
     }
     return incomplete;
+  }
+
+  public Set<Integer> flush(Iterable<Integer> ranks, long deadlineNanos) {
+    return flush(ranks, deadlineNanos, rank -> {});
   }
 
   /** Drives the worker once: required for tcp peers, whose puts are completed by the target's progress. */
@@ -223,6 +262,12 @@ public final class UcxTransport implements AutoCloseable {
   public void close() {
     for (int rank : List.copyOf(peers.keySet())) {
       disconnect(rank);
+    }
+    abandoned.removeIf(UcpRequest::isCompleted);
+    if (!abandoned.isEmpty()) {
+      // ucp_worker_destroy asserts that no request is outstanding; the process is about to drop this
+      // transport, so the memory is left to process exit instead of aborting the JVM.
+      return;
     }
     stagingMemory.deregister();
     memory.deregister();

@@ -35,8 +35,8 @@ class UcxTransportTest {
 
   @Test
   void putsLandAtTheSameOffsetInThePeersBufferAndFlushCompletesThem() throws Exception {
-    try (UcxTransport a = new UcxTransport(4096, 64);
-        UcxTransport b = new UcxTransport(4096, 64)) {
+    try (UcxTransport a = new UcxTransport(4096, 64, UcxTransport.HOST_TRANSPORTS);
+        UcxTransport b = new UcxTransport(4096, 64, UcxTransport.HOST_TRANSPORTS)) {
       a.connect(1, b.localMetadata());
       for (int i = 0; i < 1024; i++) {
         a.buffer().put(i, (byte) (i * 7));
@@ -61,8 +61,8 @@ class UcxTransportTest {
 
   @Test
   void rejectsPutsOutsideThePeersBufferNamingTheSizes() {
-    try (UcxTransport a = new UcxTransport(1024, 8);
-        UcxTransport b = new UcxTransport(512, 8)) {
+    try (UcxTransport a = new UcxTransport(1024, 8, UcxTransport.HOST_TRANSPORTS);
+        UcxTransport b = new UcxTransport(512, 8, UcxTransport.HOST_TRANSPORTS)) {
       a.connect(1, b.localMetadata());
       assertThatThrownBy(() -> a.put(1, a.addressOf(0), 500, 64))
           .hasMessageContaining("64 bytes at offset 500")
@@ -73,13 +73,13 @@ class UcxTransportTest {
 
   @Test
   void rejectsBuffersAboveTheByteBufferLimit() {
-    assertThatThrownBy(() -> new UcxTransport(3L << 30, 8)).hasMessageContaining("buffer is 3221225472 bytes");
+    assertThatThrownBy(() -> new UcxTransport(3L << 30, 8, UcxTransport.HOST_TRANSPORTS)).hasMessageContaining("buffer is 3221225472 bytes");
   }
 
   @Test
   void disconnectedPeerCanBeConnectedAgain() throws Exception {
-    try (UcxTransport a = new UcxTransport(1024, 8);
-        UcxTransport b = new UcxTransport(1024, 8)) {
+    try (UcxTransport a = new UcxTransport(1024, 8, UcxTransport.HOST_TRANSPORTS);
+        UcxTransport b = new UcxTransport(1024, 8, UcxTransport.HOST_TRANSPORTS)) {
       a.connect(1, b.localMetadata());
       a.disconnect(1);
       assertThat(a.isConnected(1)).isFalse();

@@ -1,0 +1,465 @@
+package io.elasticmoe.worker.cpu;
+
+import io.elasticmoe.worker.runtime.Bf16;
+import io.elasticmoe.worker.runtime.DispatchBackend;
+import io.elasticmoe.worker.runtime.DispatchHandle;
+import io.elasticmoe.worker.runtime.DispatchInputCheck;
+import io.elasticmoe.worker.runtime.DispatchLayout;
+import io.elasticmoe.worker.runtime.DispatchResult;
+import io.elasticmoe.worker.runtime.Fp8Codec;
+import io.elasticmoe.worker.runtime.PeerTimeoutException;
+import io.elasticmoe.worker.store.KeyValueStore;
+import io.elasticmoe.worker.store.StoreTimeoutException;
+import io.elasticmoe.worker.transport.UcxTransport;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
+import java.nio.ShortBuffer;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.function.IntConsumer;
+
+/**
+ * The reference backend: the {@link DispatchLayout} buffer lives off-heap in a direct ByteBuffer
+ * registered with UCX, every peer (this host: sysv/posix/cma shared memory; across hosts: tcp) is written
+ * with RMA puts, and the calling thread does the casting, copying, waiting and reduction.
+ *
+ * <p>Ordering per call, for every destination: clear the next buffer's signals; write all data; flush
+ * (UCX's completion point, so data lands before anything after it); write the counters or flags; flush.
+ * A receiver therefore sees a counter only after the rows it counts. A wait that passes the timeout masks
+ * the silent rank and queues a {@link PeerTimeoutException}; a flush that fails or times out does the same.
+ * Not thread-safe: one thread per rank drives it, as UCX's worker is single-threaded here.
+ */
+public final class CpuDispatchBackend implements DispatchBackend {
+
+  private static final VarHandle LONGS =
+      MethodHandles.byteBufferViewVarHandle(long[].class, ByteOrder.LITTLE_ENDIAN);
+  private static final String KEY_PREFIX = "NIXL_EP/";
+
+  private final DispatchLayout layout;
+  private final int rank;
+  private final KeyValueStore store;
+  private final Duration timeout;
+  private final Duration storeTimeout;
+  private final UcxTransport transport;
+  private final ByteBuffer buffer;
+  private final ShortBuffer shorts;
+  private final FloatBuffer floats;
+  private final ByteBuffer staging;
+  private final boolean[] connected;
+  private final int[] mask;
+  private final List<PeerTimeoutException> peerTimeouts = new ArrayList<>();
+  private long epoch;
+  private int bufferIdx;
+
+  /**
+   * {@code timeout} bounds every data-plane wait (a silent peer is masked after it); {@code storeTimeout}
+   * bounds the metadata exchange and barrier of {@link #connect}, where peers may still be starting;
+   * {@code transports} is the UCX_TLS list ({@link UcxTransport#HOST_TRANSPORTS} when all ranks share a host).
+   */
+  public CpuDispatchBackend(
+      DispatchLayout layout,
+      int rank,
+      KeyValueStore store,
+      Duration timeout,
+      Duration storeTimeout,
+      String transports) {
+    if (rank < 0 || rank >= layout.maxRanks()) {
+      throw new IllegalArgumentException(
+          "rank is " + rank + "; it must be in 0.." + (layout.maxRanks() - 1) + " (maxRanks)");
+    }
+    this.layout = layout;
+    this.rank = rank;
+    this.store = store;
+    this.timeout = timeout;
+    this.storeTimeout = storeTimeout;
+    // Staging holds the counter values being put: per buffer, E dispatch counts then E combine flags.
+    this.transport =
+        new UcxTransport(
+            layout.totalBytes(), DispatchLayout.NUM_BUFFERS * 2 * layout.numExperts() * 8, transports);
+    this.buffer = transport.buffer();
+    this.shorts = buffer.asShortBuffer();
+    this.floats = buffer.asFloatBuffer();
+    this.staging = transport.staging();
+    this.connected = new boolean[layout.maxRanks()];
+    this.mask = new int[layout.maxRanks()];
+    connected[rank] = true;
+  }
+
+  @Override
+  public DispatchLayout layout() {
+    return layout;
+  }
+
+  @Override
+  public int rank() {
+    return rank;
+  }
+
+  @Override
+  public void connect(long epoch, int[] ranks, int[] world, boolean activate)
+      throws StoreTimeoutException {
+    for (int peer : ranks) {
+      checkRank("ranks", peer);
+    }
+    this.epoch = epoch;
+    String ownKey = KEY_PREFIX + rank;
+    store.set(ownKey, transport.localMetadata());
+    for (int peer : ranks) {
+      if (peer == rank) {
+        continue;
+      }
+      transport.connect(peer, store.get(KEY_PREFIX + peer, storeTimeout));
+      connected[peer] = true;
+      mask[peer] = activate ? 0 : 1;
+    }
+    // Connect is two-sided: nobody may delete its key before every rank of the step has read it.
+    barrier("connect/" + epoch, world.length);
+    store.deleteKey(ownKey);
+  }
+
+  private void barrier(String name, int parties) throws StoreTimeoutException {
+    String counter = KEY_PREFIX + "barrier/" + name;
+    if (store.add(counter, 1) == parties) {
+      store.set(counter + "/done", new byte[0]);
+    }
+    store.get(counter + "/done", storeTimeout);
+  }
+
+  @Override
+  public void disconnect(int[] ranks) {
+    for (int peer : ranks) {
+      checkRank("ranks", peer);
+      if (peer == rank) {
+        continue;
+      }
+      transport.disconnect(peer);
+      connected[peer] = false;
+      mask[peer] = 0;
+    }
+  }
+
+  @Override
+  public void updateMask(int rank, boolean masked) {
+    checkRank("rank", rank);
+    mask[rank] = masked ? 1 : 0;
+  }
+
+  @Override
+  public int[] queryMask() {
+    return mask.clone();
+  }
+
+  @Override
+  public void cleanMask() {
+    Arrays.fill(mask, 0);
+  }
+
+  @Override
+  public List<PeerTimeoutException> takePeerTimeouts() {
+    List<PeerTimeoutException> taken = List.copyOf(peerTimeouts);
+    peerTimeouts.clear();
+    return taken;
+  }
+
+  private boolean live(int peer) {
+    return connected[peer] && mask[peer] == 0;
+  }
+
+  @Override
+  public DispatchResult dispatch(
+      short[] x, int numTokens, int[] topkIdx, int numTopk, int numExperts, boolean useFp8,
+      boolean roundScale) {
+    DispatchInputCheck.dispatch(layout, x, numTokens, topkIdx, numTopk, numExperts, useFp8, roundScale);
+    long startNanos = System.nanoTime();
+    long deadline = startNanos + timeout.toNanos();
+    int b = flipBuffer();
+    int hidden = layout.hidden();
+    int numScales = layout.numScales();
+    int numLocalExperts = layout.numLocalExperts();
+    int numRanks = numExperts / numLocalExperts;
+    long messageBytes = DispatchLayout.DISPATCH_HEADER_BYTES + (useFp8 ? hidden + 4L * numScales : 2L * hidden);
+
+    // Cast every token once into its send slot.
+    byte[] fp8Row = new byte[hidden];
+    float[] scaleRow = new float[numScales];
+    for (int t = 0; t < numTokens; t++) {
+      int slot = (int) layout.dispatchSendSlotOffset(b, t);
+      buffer.putInt(slot, t);
+      int payload = slot + DispatchLayout.DISPATCH_HEADER_BYTES;
+      if (useFp8) {
+        Fp8Codec.castRow(x, t * hidden, hidden, roundScale, fp8Row, 0, scaleRow, 0);
+        buffer.put(payload, fp8Row);
+        floats.put((payload + hidden) / 4, scaleRow);
+      } else {
+        shorts.put(payload / 2, x, t * hidden, hidden);
+      }
+    }
+
+    // Write each token to recv[e_l][rank][slot] of every selected expert's owner.
+    int[] expertCount = new int[numExperts];
+    Set<Integer> destinations = new TreeSet<>();
+    for (int t = 0; t < numTokens; t++) {
+      long source = layout.dispatchSendSlotOffset(b, t);
+      for (int k = 0; k < numTopk; k++) {
+        int expert = topkIdx[t * numTopk + k];
+        if (expert < 0) {
+          continue;
+        }
+        int owner = expert / numLocalExperts;
+        if (!live(owner)) {
+          continue;
+        }
+        int slot = expertCount[expert]++;
+        long target = layout.dispatchRecvSlotOffset(b, expert % numLocalExperts, rank, slot);
+        write(owner, source, target, messageBytes, destinations);
+      }
+    }
+    // Counters after data: as soon as a destination's puts are flushed, count+1 goes into
+    // recv_count[e_l·maxRanks + rank] of that owner; a slow owner does not hold back the others.
+    Set<Integer> signalled = new TreeSet<>();
+    IntConsumer publishCounts = owner -> {
+      for (int localExpert = 0; localExpert < numLocalExperts; localExpert++) {
+        int expert = owner * numLocalExperts + localExpert;
+        int stagingOffset = (b * 2 * layout.numExperts() + expert) * 8;
+        staging.putLong(stagingOffset, expertCount[expert] + 1L);
+        signal(owner, stagingOffset, layout.dispatchCountOffset(b, localExpert, rank), signalled);
+      }
+    };
+    for (int owner = 0; owner < numRanks; owner++) {
+      if (live(owner) && !destinations.contains(owner)) {
+        publishCounts.accept(owner);
+      }
+    }
+    maskIncomplete(transport.flush(destinations, deadline, publishCounts), startNanos);
+    maskIncomplete(transport.flush(signalled, deadline), startNanos);
+
+    // Wait for every live source, then read with the final mask so counts only cover unmasked ranks.
+    long[] counts = new long[numLocalExperts * numRanks];
+    for (int localExpert = 0; localExpert < numLocalExperts; localExpert++) {
+      for (int src = 0; src < numRanks; src++) {
+        if (live(src)) {
+          counts[localExpert * numRanks + src] =
+              awaitSignal(layout.dispatchCountOffset(b, localExpert, src), src) - 1;
+        }
+      }
+    }
+    return readReceived(b, numRanks, numTokens, useFp8, counts);
+  }
+
+  private DispatchResult readReceived(int b, int numRanks, int numTokens, boolean useFp8, long[] counts) {
+    int hidden = layout.hidden();
+    int numScales = layout.numScales();
+    int numLocalExperts = layout.numLocalExperts();
+    int rowsPerExpert = numRanks * layout.maxTokensPerRank();
+    byte[] recvFp8 = useFp8 ? new byte[numLocalExperts * rowsPerExpert * hidden] : null;
+    float[] recvScales = useFp8 ? new float[numLocalExperts * rowsPerExpert * numScales] : null;
+    short[] recvBf16 = useFp8 ? null : new short[numLocalExperts * rowsPerExpert * hidden];
+    int[] recvCount = new int[numLocalExperts];
+    int[] srcInfo = new int[numLocalExperts * rowsPerExpert];
+    long[] layoutRange = new long[numLocalExperts * numRanks];
+    for (int localExpert = 0; localExpert < numLocalExperts; localExpert++) {
+      int begin = 0;
+      for (int src = 0; src < numRanks; src++) {
+        int count = live(src) ? (int) counts[localExpert * numRanks + src] : 0;
+        layoutRange[localExpert * numRanks + src] = (long) count | ((long) begin << 32);
+        for (int i = 0; i < count; i++) {
+          int row = localExpert * rowsPerExpert + begin + i;
+          int message = (int) layout.dispatchRecvSlotOffset(b, localExpert, src, i);
+          int payload = message + DispatchLayout.DISPATCH_HEADER_BYTES;
+          srcInfo[row] = buffer.getInt(message);
+          if (useFp8) {
+            buffer.get(payload, recvFp8, row * hidden, hidden);
+            floats.get((payload + hidden) / 4, recvScales, row * numScales, numScales);
+          } else {
+            shorts.get(payload / 2, recvBf16, row * hidden, hidden);
+          }
+        }
+        begin += count;
+      }
+      recvCount[localExpert] = begin;
+    }
+    DispatchHandle handle =
+        new DispatchHandle(numRanks, layout.maxTokensPerRank(), hidden, numTokens, srcInfo, layoutRange);
+    return new DispatchResult(recvFp8, recvScales, recvBf16, recvCount, handle);
+  }
+
+  @Override
+  public short[] combine(short[] y, int[] topkIdx, float[] topkWeights, DispatchHandle handle) {
+    DispatchInputCheck.combine(layout, y, topkIdx, topkWeights, handle);
+    long startNanos = System.nanoTime();
+    long deadline = startNanos + timeout.toNanos();
+    int b = flipBuffer();
+    int hidden = layout.hidden();
+    int numLocalExperts = layout.numLocalExperts();
+    int numRanks = handle.numRanks();
+    int numExperts = numRanks * numLocalExperts;
+    int rowsPerExpert = handle.rowsPerExpert();
+    int[] srcInfo = handle.srcInfo();
+
+    // Each received row goes back to recv[global expert][source token] of the rank it came from.
+    Set<Integer> destinations = new TreeSet<>();
+    for (int localExpert = 0; localExpert < numLocalExperts; localExpert++) {
+      int globalExpert = rank * numLocalExperts + localExpert;
+      for (int src = 0; src < numRanks; src++) {
+        if (!live(src)) {
+          continue;
+        }
+        int begin = handle.begin(localExpert, src);
+        for (int row = begin; row < begin + handle.count(localExpert, src); row++) {
+          int slot = (int) layout.combineSendSlotOffset(b, localExpert, row);
+          shorts.put(slot / 2, y, (localExpert * rowsPerExpert + row) * hidden, hidden);
+          int token = srcInfo[localExpert * rowsPerExpert + row];
+          long target = layout.combineRecvSlotOffset(b, globalExpert, token);
+          write(src, slot, target, 2L * hidden, destinations);
+        }
+      }
+    }
+    // One flag per (local expert, source rank), once that source's rows are flushed.
+    Set<Integer> signalled = new TreeSet<>();
+    IntConsumer publishFlags = src -> {
+      for (int localExpert = 0; localExpert < numLocalExperts; localExpert++) {
+        int stagingOffset =
+            (b * 2 * layout.numExperts() + layout.numExperts() + localExpert * layout.maxRanks() + src) * 8;
+        staging.putLong(stagingOffset, 1L);
+        signal(src, stagingOffset, layout.combineFlagOffset(b, rank * numLocalExperts + localExpert), signalled);
+      }
+    };
+    for (int src = 0; src < numRanks; src++) {
+      if (live(src) && !destinations.contains(src)) {
+        publishFlags.accept(src);
+      }
+    }
+    maskIncomplete(transport.flush(destinations, deadline, publishFlags), startNanos);
+    maskIncomplete(transport.flush(signalled, deadline), startNanos);
+
+    for (int expert = 0; expert < numExperts; expert++) {
+      int owner = expert / numLocalExperts;
+      if (live(owner)) {
+        awaitSignal(layout.combineFlagOffset(b, expert), owner);
+      }
+    }
+    return reduce(b, topkIdx, topkWeights, handle.numTokens());
+  }
+
+  private short[] reduce(int b, int[] topkIdx, float[] topkWeights, int numTokens) {
+    int hidden = layout.hidden();
+    int numLocalExperts = layout.numLocalExperts();
+    int numTopk = numTokens == 0 ? 0 : topkIdx.length / numTokens;
+    short[] out = new short[numTokens * hidden];
+    float[] accumulator = new float[hidden];
+    short[] row = new short[hidden];
+    for (int t = 0; t < numTokens; t++) {
+      Arrays.fill(accumulator, 0f);
+      for (int k = 0; k < numTopk; k++) {
+        int expert = topkIdx[t * numTopk + k];
+        // Dropped experts contribute nothing and the remaining weights are not renormalised (NIXL-EP).
+        if (expert < 0 || !live(expert / numLocalExperts)) {
+          continue;
+        }
+        float weight = topkWeights[t * numTopk + k];
+        shorts.get((int) layout.combineRecvSlotOffset(b, expert, t) / 2, row, 0, hidden);
+        for (int c = 0; c < hidden; c++) {
+          accumulator[c] += weight * Bf16.toFloat(row[c]);
+        }
+      }
+      for (int c = 0; c < hidden; c++) {
+        out[t * hidden + c] = Bf16.fromFloat(accumulator[c]);
+      }
+    }
+    return out;
+  }
+
+  /** Flips the buffer index and clears the next buffer's signals before this call emits any. */
+  private int flipBuffer() {
+    int b = bufferIdx;
+    bufferIdx ^= 1;
+    int next = (int) layout.signalOffset(bufferIdx);
+    for (int i = 0; i < layout.signalRegionBytes(); i += DispatchLayout.SIGNAL_BYTES) {
+      LONGS.setVolatile(buffer, next + i, 0L);
+    }
+    // The clear must be visible before any of this call's puts make a peer move on to the next buffer.
+    VarHandle.fullFence();
+    return b;
+  }
+
+  private void write(int owner, long sourceOffset, long targetOffset, long bytes, Set<Integer> destinations) {
+    if (owner == rank) {
+      buffer.put((int) targetOffset, buffer, (int) sourceOffset, (int) bytes);
+      return;
+    }
+    if (transport.put(owner, transport.addressOf(sourceOffset), targetOffset, bytes)) {
+      destinations.add(owner);
+    } else {
+      maskPeer(owner, 0);
+    }
+  }
+
+  private void signal(int owner, int stagingOffset, long targetOffset, Set<Integer> signalled) {
+    if (owner == rank) {
+      LONGS.setVolatile(buffer, (int) targetOffset, staging.getLong(stagingOffset));
+      return;
+    }
+    if (transport.put(owner, transport.stagingAddress() + stagingOffset, targetOffset, 8)) {
+      signalled.add(owner);
+    } else {
+      maskPeer(owner, 0);
+    }
+  }
+
+  /**
+   * Each wait gets the full timeout from its own start: a peer that was itself held up by a silent rank
+   * (until that rank's flush timed out) must not be mistaken for a silent one.
+   */
+  private long awaitSignal(long offset, int src) {
+    long startNanos = System.nanoTime();
+    long deadline = startNanos + timeout.toNanos();
+    while (true) {
+      long value = (long) LONGS.getVolatile(buffer, (int) offset);
+      if (value != 0) {
+        return value;
+      }
+      if (!live(src)) {
+        return 0;
+      }
+      if (System.nanoTime() > deadline) {
+        maskPeer(src, (System.nanoTime() - startNanos) / 1_000_000);
+        return 0;
+      }
+      transport.progress();
+      // Ranks may outnumber cores (CI runs 8 rank processes on 2): give the core away while idle.
+      Thread.yield();
+    }
+  }
+
+  private void maskIncomplete(Set<Integer> incomplete, long startNanos) {
+    for (int peer : incomplete) {
+      maskPeer(peer, (System.nanoTime() - startNanos) / 1_000_000);
+    }
+  }
+
+  private void maskPeer(int peer, long waitedMillis) {
+    if (mask[peer] == 0) {
+      mask[peer] = 1;
+      peerTimeouts.add(new PeerTimeoutException(peer, epoch, waitedMillis));
+    }
+  }
+
+  private void checkRank(String what, int value) {
+    if (value < 0 || value >= layout.maxRanks()) {
+      throw new IllegalArgumentException(
+          what + " contains " + value + "; ranks must be in 0.." + (layout.maxRanks() - 1) + " (maxRanks)");
+    }
+  }
+
+  @Override
+  public void close() {
+    transport.close();
+  }
+}

@@ -1,0 +1,144 @@
+package io.elasticmoe.worker.cpu;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.elasticmoe.worker.runtime.DispatchLayout;
+import io.elasticmoe.worker.runtime.DispatchResult;
+import io.elasticmoe.worker.runtime.PeerTimeoutException;
+import io.elasticmoe.worker.transport.UcxTransport;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.IntStream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Several ranks in one JVM, one thread each, over real UCX on loopback. */
+class CpuDispatchBackendTest {
+
+  private static final int MAX_RANKS = 4;
+  private static final int LOCAL_EXPERTS = 2;
+  private static final int MAX_TOKENS = 16;
+  private static final int HIDDEN = 512;
+  private static final DispatchLayout LAYOUT = DispatchLayout.of(MAX_RANKS, LOCAL_EXPERTS, MAX_TOKENS, HIDDEN);
+
+  @TempDir Path storeDir;
+
+  private interface RankBody {
+    List<PeerTimeoutException> run(CpuDispatchBackend backend) throws Exception;
+  }
+
+  private List<List<PeerTimeoutException>> runRanks(int[] world, Duration timeout, RankBody body) throws Exception {
+    ExecutorService pool = Executors.newFixedThreadPool(world.length);
+    try {
+      List<Future<List<PeerTimeoutException>>> futures = new ArrayList<>();
+      for (int rank : world) {
+        futures.add(pool.submit(() -> {
+          try (DirectoryKeyValueStore store = new DirectoryKeyValueStore(storeDir);
+              CpuDispatchBackend backend = new CpuDispatchBackend(LAYOUT, rank, store, timeout, Duration.ofSeconds(60), UcxTransport.HOST_TRANSPORTS)) {
+            backend.connect(0, world, world, true);
+            return body.run(backend);
+          }
+        }));
+      }
+      List<List<PeerTimeoutException>> results = new ArrayList<>();
+      for (Future<List<PeerTimeoutException>> future : futures) {
+        results.add(future.get(120, TimeUnit.SECONDS));
+      }
+      return results;
+    } finally {
+      pool.shutdownNow();
+    }
+  }
+
+  @Test
+  void everyRankReceivesExactlyItsTokensAndCombinesThemBack() throws Exception {
+    int[] world = {0, 1, 2, 3};
+    runRanks(world, Duration.ofSeconds(30), backend -> {
+      for (EpCase c : EpCase.all(3, 12, HIDDEN, 4, MAX_RANKS * LOCAL_EXPERTS)) {
+        DispatchResult result = c.dispatch(backend);
+        int[] mask = backend.queryMask();
+        short[] y = c.checkDispatch(backend.rank(), world, mask, result, LOCAL_EXPERTS, MAX_TOKENS);
+        short[] out = backend.combine(y, c.topkIdx(backend.rank()), c.topkWeights(backend.rank()), result.handle());
+        c.checkCombine(backend.rank(), world, backend.queryMask(), out, LOCAL_EXPERTS);
+        assertThat(backend.queryMask()).containsOnly(0);
+      }
+      return backend.takePeerTimeouts();
+    }).forEach(timeouts -> assertThat(timeouts).isEmpty());
+  }
+
+  @Test
+  void silentPeerIsMaskedWithinTheTimeoutAndReported() throws Exception {
+    int[] world = {0, 1, 2};
+    EpCase c = new EpCase(5, true, true, false, 8, HIDDEN, 4, MAX_RANKS * LOCAL_EXPERTS);
+    CountDownLatch survivorsDone = new CountDownLatch(2);
+    List<List<PeerTimeoutException>> timeouts = runRanks(world, Duration.ofMillis(1500), backend -> {
+      if (backend.rank() == 2) {
+        // Connected and alive, but never dispatches: the survivors must not hang on it.
+        survivorsDone.await();
+        return List.of();
+      }
+      long start = System.nanoTime();
+      DispatchResult result = c.dispatch(backend);
+      int[] mask = backend.queryMask();
+      assertThat(mask[2]).isEqualTo(1);
+      short[] y = c.checkDispatch(backend.rank(), new int[] {0, 1}, mask, result, LOCAL_EXPERTS, MAX_TOKENS);
+      short[] out = backend.combine(y, c.topkIdx(backend.rank()), c.topkWeights(backend.rank()), result.handle());
+      c.checkCombine(backend.rank(), new int[] {0, 1}, backend.queryMask(), out, LOCAL_EXPERTS);
+      assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(20));
+      survivorsDone.countDown();
+      return backend.takePeerTimeouts();
+    });
+    for (int rank : new int[] {0, 1}) {
+      assertThat(timeouts.get(rank)).singleElement().satisfies(t -> {
+        assertThat(t.rank()).isEqualTo(2);
+        assertThat(t.waitedMillis()).isGreaterThanOrEqualTo(1500);
+      });
+    }
+  }
+
+  @Test
+  void rejectsBadInputBeforeAnyTransfer() throws Exception {
+    try (DirectoryKeyValueStore store = new DirectoryKeyValueStore(Files.createDirectories(storeDir.resolve("solo")));
+        CpuDispatchBackend backend = new CpuDispatchBackend(LAYOUT, 0, store, Duration.ofSeconds(1), Duration.ofSeconds(1), UcxTransport.HOST_TRANSPORTS)) {
+      short[] x = new short[4 * HIDDEN];
+      int[] topk = IntStream.range(0, 4 * 2).map(i -> i % 8).toArray();
+      int e = MAX_RANKS * LOCAL_EXPERTS;
+      assertThatThrownBy(() -> backend.dispatch(new short[3], 4, topk, 2, e, false, false))
+          .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("x has 3 elements");
+      assertThatThrownBy(() -> backend.dispatch(new short[17 * HIDDEN], 17, new int[34], 2, e, false, false))
+          .hasMessageContaining("numTokens is 17").hasMessageContaining("at most 16");
+      assertThatThrownBy(() -> backend.dispatch(x, 4, new int[4 * 17], 17, e, false, false))
+          .hasMessageContaining("numTopk is 17").hasMessageContaining("MAX_TOPK");
+      assertThatThrownBy(() -> backend.dispatch(x, 4, new int[5], 2, e, false, false))
+          .hasMessageContaining("topkIdx has 5 elements");
+      assertThatThrownBy(() -> backend.dispatch(x, 4, topk, 2, 7, false, false))
+          .hasMessageContaining("numExperts is 7").hasMessageContaining("multiple of the 2 local experts");
+      assertThatThrownBy(() -> backend.dispatch(x, 4, topk, 2, 10, false, false))
+          .hasMessageContaining("R_b = 5").hasMessageContaining("room for 4");
+      int[] badExpert = topk.clone();
+      badExpert[3] = 8;
+      assertThatThrownBy(() -> backend.dispatch(x, 4, badExpert, 2, e, false, false))
+          .hasMessageContaining("topkIdx[1,1] is 8");
+      assertThatThrownBy(() -> backend.dispatch(x, 4, topk, 2, e, false, true))
+          .hasMessageContaining("roundScale is true but useFp8 is false");
+      DispatchResult ok = backend.dispatch(new short[0], 0, new int[0], 2, 2, false, false);
+      assertThatThrownBy(() -> backend.combine(new short[5], new int[0], new float[0], ok.handle()))
+          .hasMessageContaining("y has 5 elements").hasMessageContaining("R_b = 1");
+    }
+    try (DirectoryKeyValueStore store = new DirectoryKeyValueStore(storeDir);
+        CpuDispatchBackend narrow = new CpuDispatchBackend(
+            DispatchLayout.of(4, 2, 16, 256), 0, store, Duration.ofSeconds(1), Duration.ofSeconds(1), UcxTransport.HOST_TRANSPORTS)) {
+      assertThatThrownBy(() -> narrow.dispatch(new short[256], 1, new int[] {0}, 1, 8, true, false))
+          .hasMessageContaining("hidden is 256").hasMessageContaining("multiple of 512");
+    }
+  }
+}
