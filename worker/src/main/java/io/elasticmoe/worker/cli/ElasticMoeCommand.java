@@ -16,6 +16,7 @@ import picocli.CommandLine.Command;
     subcommands = {
       CommandLine.HelpCommand.class,
       BenchCommand.class,
+      EplbCommand.class,
     })
 public final class ElasticMoeCommand implements Runnable {
 
