@@ -3,31 +3,70 @@ package io.elasticmoe.operator.reconciler;
 import io.elasticmoe.api.v1alpha1.ConditionReason;
 import io.elasticmoe.api.v1alpha1.ElasticMoEDeployment;
 import io.elasticmoe.api.v1alpha1.ElasticMoEDeploymentStatus;
+import io.elasticmoe.operator.credentials.CredentialSecretManager;
 import io.elasticmoe.operator.events.EventRecorder;
+import io.elasticmoe.operator.model.DeploymentLabels;
+import io.elasticmoe.operator.model.RankPodTemplate;
+import io.elasticmoe.operator.model.RendezvousCredential;
+import io.elasticmoe.operator.model.ScalePlan;
+import io.elasticmoe.operator.model.ScalePlanner;
 import io.elasticmoe.operator.model.SpecValidator;
+import io.elasticmoe.operator.pods.RankPodManager;
+import io.fabric8.kubernetes.api.model.Pod;
+import io.javaoperatorsdk.operator.api.config.informer.InformerEventSourceConfiguration;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
 import io.javaoperatorsdk.operator.api.reconciler.ControllerConfiguration;
+import io.javaoperatorsdk.operator.api.reconciler.EventSourceContext;
 import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
 import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
+import io.javaoperatorsdk.operator.processing.event.source.EventSource;
+import io.javaoperatorsdk.operator.processing.event.source.informer.InformerEventSource;
 import java.time.Clock;
+import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
+import java.util.Optional;
+import java.util.TreeMap;
 import org.jboss.logging.Logger;
 
 /**
- * Reconciles an {@link ElasticMoEDeployment}: validate the spec, then report status. Each step is one
- * method; the order of the calls in {@link #reconcile} is the order of the work.
+ * Reconciles an {@link ElasticMoEDeployment} into one worker pod per rank. The order of the calls in
+ * {@link #reconcile} is the order of the work; each step is one method.
  */
 @ControllerConfiguration(name = "elasticmoedeployment")
 public class ElasticMoEReconciler implements Reconciler<ElasticMoEDeployment> {
   private static final Logger LOG = Logger.getLogger(ElasticMoEReconciler.class);
+  private static final Duration RENDEZVOUS_RETRY = Duration.ofSeconds(5);
 
   private final EventRecorder events;
   private final Clock clock;
+  private final CredentialSecretManager credentials;
+  private final RankPodManager rankPods;
+  private final RendezvousEndpoint rendezvous;
 
-  public ElasticMoEReconciler(EventRecorder events, Clock clock) {
+  public ElasticMoEReconciler(
+      EventRecorder events,
+      Clock clock,
+      CredentialSecretManager credentials,
+      RankPodManager rankPods,
+      RendezvousEndpoint rendezvous) {
     this.events = events;
     this.clock = clock;
+    this.credentials = credentials;
+    this.rankPods = rankPods;
+    this.rendezvous = rendezvous;
+  }
+
+  @Override
+  public List<EventSource<?, ElasticMoEDeployment>> prepareEventSources(
+      EventSourceContext<ElasticMoEDeployment> context) {
+    // Rank pods are owned by their deployment; any change to one reconciles its owner.
+    var rankPodEvents =
+        InformerEventSourceConfiguration.from(Pod.class, ElasticMoEDeployment.class)
+            .withLabelSelector(DeploymentLabels.NAME + "=" + DeploymentLabels.WORKER)
+            .build();
+    return List.of(new InformerEventSource<>(rankPodEvents, context));
   }
 
   @Override
@@ -37,7 +76,19 @@ public class ElasticMoEReconciler implements Reconciler<ElasticMoEDeployment> {
     if (!problems.isEmpty()) {
       return rejectInvalidSpec(emd, problems);
     }
-    return reportStatus(emd, StatusBuilder.observed(emd, 0, 0, clock.instant()));
+    Optional<String> rendezvousAddress = rendezvous.address();
+    if (rendezvousAddress.isEmpty()) {
+      String message = "the rendezvous address is unknown: " + rendezvous.describe() + " has no ClusterIP yet";
+      return reportStatus(emd, StatusBuilder.rendezvousUnavailable(emd, message, clock.instant()))
+          .rescheduleAfter(RENDEZVOUS_RETRY);
+    }
+    credentials.ensureToken(emd);
+    Map<Integer, Pod> podsByRank = rankPodsByRank(context);
+    ScalePlan plan = ScalePlanner.plan(emd.getSpec(), podsByRank.keySet());
+    warnIfScaleBlocked(emd, plan);
+    createMissingRankPods(emd, plan, rendezvousAddress.get());
+    removeSurplusRankPods(emd, plan, podsByRank);
+    return reportStatus(emd, observedStatus(emd, plan, podsByRank));
   }
 
   private UpdateControl<ElasticMoEDeployment> rejectInvalidSpec(ElasticMoEDeployment emd, List<String> problems) {
@@ -45,9 +96,58 @@ public class ElasticMoEReconciler implements Reconciler<ElasticMoEDeployment> {
     if (!Objects.equals(emd.getMetadata().getGeneration(), previousObservedGeneration(emd))) {
       // One event per generation: a retry of the same bad spec says nothing new.
       events.warning(emd, ConditionReason.InvalidSpec.name(), String.join("; ", problems));
-      LOG.warnf("%s/%s: invalid spec: %s", emd.getMetadata().getNamespace(), emd.getMetadata().getName(), problems);
+      LOG.warnf("%s: invalid spec: %s", ref(emd), problems);
     }
     return reportStatus(emd, status);
+  }
+
+  private static Map<Integer, Pod> rankPodsByRank(Context<ElasticMoEDeployment> context) {
+    Map<Integer, Pod> byRank = new TreeMap<>();
+    for (Pod pod : context.getSecondaryResources(Pod.class)) {
+      if (pod.getMetadata().getDeletionTimestamp() == null) {
+        RankPodManager.rankOf(pod).ifPresent(rank -> byRank.put(rank, pod));
+      }
+    }
+    return byRank;
+  }
+
+  private void warnIfScaleBlocked(ElasticMoEDeployment emd, ScalePlan plan) {
+    if (plan.blocked() && !Objects.equals(emd.getMetadata().getGeneration(), previousObservedGeneration(emd))) {
+      events.warning(emd, ConditionReason.ScaleDownBlocked.name(), plan.blockedMessage());
+    }
+  }
+
+  private void createMissingRankPods(ElasticMoEDeployment emd, ScalePlan plan, String rendezvousAddress) {
+    if (plan.ranksToCreate().isEmpty()) {
+      return;
+    }
+    RankPodTemplate template =
+        RankPodTemplate.fromCrd(emd, rendezvousAddress, RendezvousCredential.secretName(emd.getMetadata().getName()));
+    for (int rank : plan.ranksToCreate()) {
+      rankPods.create(template.generatePod(rank));
+    }
+    LOG.infof("%s: created rank pods %s", ref(emd), plan.ranksToCreate());
+    events.normal(emd, ConditionReason.ScalingUp.name(), "created rank pods " + plan.ranksToCreate());
+  }
+
+  private void removeSurplusRankPods(ElasticMoEDeployment emd, ScalePlan plan, Map<Integer, Pod> podsByRank) {
+    if (plan.ranksToRemove().isEmpty()) {
+      return;
+    }
+    for (int rank : plan.ranksToRemove()) {
+      rankPods.delete(emd.getMetadata().getNamespace(), podsByRank.get(rank).getMetadata().getName());
+    }
+    LOG.infof("%s: removed rank pods %s", ref(emd), plan.ranksToRemove());
+    events.normal(emd, ConditionReason.ScalingDown.name(), "removed rank pods " + plan.ranksToRemove());
+  }
+
+  private ElasticMoEDeploymentStatus observedStatus(
+      ElasticMoEDeployment emd, ScalePlan plan, Map<Integer, Pod> podsByRank) {
+    // Counts describe the pods that remain once this reconcile's deletions land.
+    List<Pod> kept = podsByRank.entrySet().stream()
+        .filter(e -> plan.plannedRanks().contains(e.getKey())).map(Map.Entry::getValue).toList();
+    int ready = (int) kept.stream().filter(RankPodManager::isReady).count();
+    return StatusBuilder.observed(emd, plan, kept.size(), ready, clock.instant());
   }
 
   private UpdateControl<ElasticMoEDeployment> reportStatus(ElasticMoEDeployment emd, ElasticMoEDeploymentStatus status) {
@@ -72,5 +172,9 @@ public class ElasticMoEReconciler implements Reconciler<ElasticMoEDeployment> {
         && Objects.equals(a.readyReplicas, b.readyReplicas)
         && Objects.equals(a.selector, b.selector)
         && Objects.equals(a.conditions, b.conditions);
+  }
+
+  private static String ref(ElasticMoEDeployment emd) {
+    return emd.getMetadata().getNamespace() + "/" + emd.getMetadata().getName();
   }
 }

@@ -6,6 +6,7 @@ import io.elasticmoe.api.v1alpha1.ElasticMoEDeployment;
 import io.elasticmoe.api.v1alpha1.ElasticMoEDeploymentStatus;
 import io.elasticmoe.operator.model.Conditions;
 import io.elasticmoe.operator.model.DeploymentLabels;
+import io.elasticmoe.operator.model.ScalePlan;
 import java.time.Instant;
 import java.util.List;
 
@@ -20,26 +21,40 @@ final class StatusBuilder {
 
   static ElasticMoEDeploymentStatus invalidSpec(ElasticMoEDeployment emd, List<String> problems, Instant now) {
     ElasticMoEDeploymentStatus status = base(emd);
+    String message = String.join("; ", problems);
     status.conditions =
         conditions(emd, now)
-            .set(ConditionType.Available, false, ConditionReason.InvalidSpec, String.join("; ", problems))
+            .set(ConditionType.Available, false, ConditionReason.InvalidSpec, message)
             .set(ConditionType.Progressing, false, ConditionReason.InvalidSpec, "fix the spec to continue")
-            .set(ConditionType.Failed, true, ConditionReason.InvalidSpec, String.join("; ", problems))
+            .set(ConditionType.Failed, true, ConditionReason.InvalidSpec, message)
             .toList();
     return status;
   }
 
+  static ElasticMoEDeploymentStatus rendezvousUnavailable(ElasticMoEDeployment emd, String message, Instant now) {
+    ElasticMoEDeploymentStatus status = base(emd);
+    status.conditions =
+        conditions(emd, now)
+            .set(ConditionType.Progressing, false, ConditionReason.RendezvousUnavailable, message)
+            .toList();
+    return status;
+  }
+
+  /**
+   * @param podCount rank pods that exist and are not being deleted
+   * @param readyCount of those, the Ready ones
+   */
   static ElasticMoEDeploymentStatus observed(
-      ElasticMoEDeployment emd, int podCount, int readyCount, Instant now) {
+      ElasticMoEDeployment emd, ScalePlan plan, int podCount, int readyCount, Instant now) {
     ElasticMoEDeploymentStatus status = base(emd);
     status.replicas = podCount;
     status.readyReplicas = readyCount;
-    int desired = emd.getSpec().replicas;
+    int planned = plan.plannedRanks().size();
     int minAvailable = emd.getSpec().minAvailableRanks == null ? 1 : emd.getSpec().minAvailableRanks;
-    boolean available = desired > 0 && readyCount >= Math.min(minAvailable, desired);
-    boolean settled = readyCount == desired && podCount == desired;
-    String counts = readyCount + "/" + desired + " ranks ready";
-    status.conditions =
+    boolean available = planned > 0 && readyCount >= Math.min(minAvailable, planned);
+    boolean settled = readyCount == planned && podCount == planned;
+    String counts = readyCount + "/" + planned + " ranks ready";
+    Conditions conditions =
         conditions(emd, now)
             .set(
                 ConditionType.Available,
@@ -51,8 +66,21 @@ final class StatusBuilder {
                 !settled,
                 settled ? ConditionReason.Reconciled : ConditionReason.RanksStarting,
                 counts)
-            .set(ConditionType.Failed, false, ConditionReason.Reconciled, "spec is valid")
-            .toList();
+            .set(ConditionType.Failed, false, ConditionReason.Reconciled, "spec is valid");
+    if (plan.blocked()) {
+      conditions.set(ConditionType.Resizing, false, ConditionReason.ScaleDownBlocked, plan.blockedMessage());
+    } else if (!plan.ranksToCreate().isEmpty() || podCount < planned) {
+      conditions.set(ConditionType.Resizing, true, ConditionReason.ScalingUp, "adding ranks " + plan.ranksToCreate());
+    } else if (!plan.ranksToRemove().isEmpty() || podCount > planned) {
+      conditions.set(
+          ConditionType.Resizing, true, ConditionReason.ScalingDown, "removing ranks " + plan.ranksToRemove());
+    } else {
+      conditions.set(ConditionType.Resizing, false, ConditionReason.Reconciled, planned + " ranks planned");
+    }
+    boolean degraded = available && readyCount < planned;
+    conditions.set(
+        ConditionType.Degraded, degraded, degraded ? ConditionReason.RanksStarting : ConditionReason.RanksReady, counts);
+    status.conditions = conditions.toList();
     return status;
   }
 

@@ -1,0 +1,145 @@
+package io.elasticmoe.operator.model;
+
+import io.elasticmoe.api.v1alpha1.ElasticMoEDeployment;
+import io.elasticmoe.api.v1alpha1.ElasticMoEDeploymentSpec;
+import io.elasticmoe.api.v1alpha1.ModelSpec;
+import io.elasticmoe.api.v1alpha1.WorkerSpec;
+import io.fabric8.kubernetes.api.model.ContainerBuilder;
+import io.fabric8.kubernetes.api.model.EnvVar;
+import io.fabric8.kubernetes.api.model.EnvVarBuilder;
+import io.fabric8.kubernetes.api.model.OwnerReferenceBuilder;
+import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.api.model.PodBuilder;
+import io.fabric8.kubernetes.api.model.ResourceRequirements;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The worker pod of one rank. Identity that never changes for a rank (deployment, rank, rendezvous
+ * address, credential) is environment; world size and peers change, so workers get them from the
+ * rendezvous Watch stream instead.
+ */
+public final class RankPodTemplate {
+  public static final String CONTAINER = "worker";
+  /** Annotation carrying a hash of the template, so a changed spec can be rolled out rank by rank. */
+  public static final String TEMPLATE_HASH = "elasticmoe.io/template-hash";
+
+  static final String DEFAULT_TOKENS = "128";
+  static final long TERMINATION_GRACE_SECONDS = 30;
+
+  private final ElasticMoEDeployment emd;
+  private final String rendezvousAddress;
+  private final String credentialSecret;
+
+  private RankPodTemplate(ElasticMoEDeployment emd, String rendezvousAddress, String credentialSecret) {
+    this.emd = emd;
+    this.rendezvousAddress = rendezvousAddress;
+    this.credentialSecret = credentialSecret;
+  }
+
+  /**
+   * @param rendezvousAddress host:port of the operator's rendezvous gRPC service, as pods reach it
+   * @param credentialSecret the Secret holding this deployment's rendezvous credential (key {@code token})
+   */
+  public static RankPodTemplate fromCrd(ElasticMoEDeployment emd, String rendezvousAddress, String credentialSecret) {
+    return new RankPodTemplate(emd, rendezvousAddress, credentialSecret);
+  }
+
+  public static String podName(String deploymentName, int rank) {
+    return deploymentName + "-rank-" + rank;
+  }
+
+  public Pod generatePod(int rank) {
+    ElasticMoEDeploymentSpec spec = emd.getSpec();
+    String name = emd.getMetadata().getName();
+    Map<String, String> labels = new HashMap<>(DeploymentLabels.forDeployment(name));
+    labels.put(DeploymentLabels.RANK, Integer.toString(rank));
+    WorkerSpec worker = spec.worker;
+    return new PodBuilder()
+        .withNewMetadata()
+        .withName(podName(name, rank))
+        .withNamespace(emd.getMetadata().getNamespace())
+        .withLabels(labels)
+        .withAnnotations(Map.of(TEMPLATE_HASH, templateHash()))
+        .withOwnerReferences(
+            new OwnerReferenceBuilder()
+                .withApiVersion(emd.getApiVersion())
+                .withKind(emd.getKind())
+                .withName(name)
+                .withUid(emd.getMetadata().getUid())
+                .withController(true)
+                .withBlockOwnerDeletion(true)
+                .build())
+        .endMetadata()
+        .withNewSpec()
+        .withHostname(podName(name, rank))
+        .withRestartPolicy("Always")
+        .withTerminationGracePeriodSeconds(TERMINATION_GRACE_SECONDS)
+        .withNodeSelector(worker.nodeSelector)
+        .withContainers(
+            new ContainerBuilder()
+                .withName(CONTAINER)
+                .withImage(worker.image)
+                .withImagePullPolicy(worker.imagePullPolicy == null ? null : worker.imagePullPolicy.name())
+                .withArgs("run")
+                .withEnv(env(rank))
+                .withResources(worker.resources == null ? new ResourceRequirements() : worker.resources)
+                .build())
+        .endSpec()
+        .build();
+  }
+
+  private List<EnvVar> env(int rank) {
+    ElasticMoEDeploymentSpec spec = emd.getSpec();
+    ModelSpec model = spec.model;
+    List<EnvVar> env = new ArrayList<>();
+    env.add(plain("EMD_NAME", emd.getMetadata().getName()));
+    env.add(
+        new EnvVarBuilder().withName("EMD_NAMESPACE").withNewValueFrom().withNewFieldRef()
+            .withFieldPath("metadata.namespace").endFieldRef().endValueFrom().build());
+    env.add(
+        new EnvVarBuilder().withName("EMD_POD_UID").withNewValueFrom().withNewFieldRef()
+            .withFieldPath("metadata.uid").endFieldRef().endValueFrom().build());
+    env.add(
+        new EnvVarBuilder().withName("EMD_POD_IP").withNewValueFrom().withNewFieldRef()
+            .withFieldPath("status.podIP").endFieldRef().endValueFrom().build());
+    env.add(plain("EMD_RANK", Integer.toString(rank)));
+    env.add(plain("EMD_RENDEZVOUS", rendezvousAddress));
+    env.add(
+        new EnvVarBuilder().withName("EMD_TOKEN").withNewValueFrom().withNewSecretKeyRef()
+            .withName(credentialSecret).withKey(RendezvousCredential.TOKEN_KEY).endSecretKeyRef().endValueFrom()
+            .build());
+    env.add(plain("EMD_BACKEND", spec.worker.backend == null ? "cuda" : spec.worker.backend.name()));
+    env.add(plain("EMD_MAX_RANKS", Integer.toString(spec.maxRanks)));
+    env.add(plain("EMD_NUM_EXPERTS", Integer.toString(model.numExperts)));
+    env.add(plain("EMD_REDUNDANT_EXPERTS", String.valueOf(model.redundantExperts == null ? 0 : model.redundantExperts)));
+    env.add(plain("EMD_HIDDEN", Integer.toString(model.hidden)));
+    env.add(plain("EMD_TOPK", Integer.toString(model.topK)));
+    env.add(plain("EMD_MAX_DISPATCH_TOKENS_PER_RANK",
+        model.maxDispatchTokensPerRank == null ? DEFAULT_TOKENS : model.maxDispatchTokensPerRank.toString()));
+    env.add(plain("EMD_DISPATCH_DTYPE", model.dispatchDtype == null ? "fp8" : model.dispatchDtype.name()));
+    if (spec.worker.env != null) {
+      env.addAll(spec.worker.env);
+    }
+    return env;
+  }
+
+  /** Changes when anything that shapes a rank pod changes; the rank itself is not part of it. */
+  public String templateHash() {
+    ElasticMoEDeploymentSpec spec = emd.getSpec();
+    String shape = String.join("|",
+        String.valueOf(spec.worker.image), String.valueOf(spec.worker.backend), String.valueOf(spec.worker.resources),
+        String.valueOf(spec.worker.env), String.valueOf(spec.worker.nodeSelector), String.valueOf(spec.maxRanks),
+        String.valueOf(spec.model.numExperts), String.valueOf(spec.model.redundantExperts),
+        String.valueOf(spec.model.hidden), String.valueOf(spec.model.topK),
+        String.valueOf(spec.model.maxDispatchTokensPerRank), String.valueOf(spec.model.dispatchDtype),
+        rendezvousAddress);
+    return Integer.toHexString(shape.hashCode());
+  }
+
+  private static EnvVar plain(String name, String value) {
+    return new EnvVar(name, value, null);
+  }
+}

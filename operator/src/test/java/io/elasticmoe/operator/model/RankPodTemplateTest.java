@@ -1,0 +1,63 @@
+package io.elasticmoe.operator.model;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.elasticmoe.api.v1alpha1.ElasticMoEDeployment;
+import io.fabric8.kubernetes.api.model.Container;
+import io.fabric8.kubernetes.api.model.EnvVar;
+import io.fabric8.kubernetes.api.model.Pod;
+import java.util.Map;
+import java.util.stream.Collectors;
+import org.junit.jupiter.api.Test;
+
+class RankPodTemplateTest {
+
+  static ElasticMoEDeployment deployment() {
+    ElasticMoEDeployment emd = new ElasticMoEDeployment();
+    emd.getMetadata().setName("moe");
+    emd.getMetadata().setNamespace("team-a");
+    emd.getMetadata().setUid("uid-1");
+    emd.setSpec(SpecValidatorTest.validSpec());
+    return emd;
+  }
+
+  @Test
+  void podCarriesRankIdentityAndIsOwnedByItsDeployment() {
+    Pod pod = RankPodTemplate.fromCrd(deployment(), "10.0.0.7:9090", "moe-rendezvous").generatePod(3);
+
+    assertThat(pod.getMetadata().getName()).isEqualTo("moe-rank-3");
+    assertThat(pod.getMetadata().getNamespace()).isEqualTo("team-a");
+    assertThat(pod.getMetadata().getLabels())
+        .containsEntry("elasticmoe.io/deployment", "moe")
+        .containsEntry("elasticmoe.io/rank", "3")
+        .containsEntry("app.kubernetes.io/name", "elasticmoe-worker");
+    assertThat(pod.getMetadata().getOwnerReferences()).singleElement().satisfies(owner -> {
+      assertThat(owner.getUid()).isEqualTo("uid-1");
+      assertThat(owner.getController()).isTrue();
+    });
+    Container worker = pod.getSpec().getContainers().get(0);
+    assertThat(worker.getImage()).isEqualTo("elasticmoe/worker:dev");
+    assertThat(worker.getArgs()).containsExactly("run");
+    Map<String, EnvVar> env = worker.getEnv().stream().collect(Collectors.toMap(EnvVar::getName, e -> e));
+    assertThat(env.get("EMD_RANK").getValue()).isEqualTo("3");
+    assertThat(env.get("EMD_NAME").getValue()).isEqualTo("moe");
+    assertThat(env.get("EMD_RENDEZVOUS").getValue()).isEqualTo("10.0.0.7:9090");
+    assertThat(env.get("EMD_TOKEN").getValueFrom().getSecretKeyRef().getName()).isEqualTo("moe-rendezvous");
+    assertThat(env.get("EMD_POD_UID").getValueFrom().getFieldRef().getFieldPath()).isEqualTo("metadata.uid");
+    assertThat(env.get("EMD_HIDDEN").getValue()).isEqualTo("512");
+    assertThat(env).doesNotContainKey("EMD_WORLD_SIZE");
+  }
+
+  @Test
+  void templateHashIgnoresTheRankButFollowsTheImage() {
+    ElasticMoEDeployment emd = deployment();
+    RankPodTemplate template = RankPodTemplate.fromCrd(emd, "10.0.0.7:9090", "moe-rendezvous");
+    String before = template.templateHash();
+    assertThat(template.generatePod(0).getMetadata().getAnnotations().get(RankPodTemplate.TEMPLATE_HASH))
+        .isEqualTo(template.generatePod(5).getMetadata().getAnnotations().get(RankPodTemplate.TEMPLATE_HASH));
+
+    emd.getSpec().worker.image = "elasticmoe/worker:v2";
+
+    assertThat(RankPodTemplate.fromCrd(emd, "10.0.0.7:9090", "moe-rendezvous").templateHash()).isNotEqualTo(before);
+  }
+}
