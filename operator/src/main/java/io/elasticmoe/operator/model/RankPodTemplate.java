@@ -3,6 +3,7 @@ package io.elasticmoe.operator.model;
 import io.elasticmoe.api.v1alpha1.ElasticMoEDeployment;
 import io.elasticmoe.api.v1alpha1.ElasticMoEDeploymentSpec;
 import io.elasticmoe.api.v1alpha1.ModelSpec;
+import io.elasticmoe.api.v1alpha1.PlacementSpec;
 import io.elasticmoe.api.v1alpha1.WorkerSpec;
 import io.fabric8.kubernetes.api.model.ContainerBuilder;
 import io.fabric8.kubernetes.api.model.EnvVar;
@@ -11,6 +12,8 @@ import io.fabric8.kubernetes.api.model.OwnerReferenceBuilder;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.PodBuilder;
 import io.fabric8.kubernetes.api.model.ResourceRequirements;
+import io.fabric8.kubernetes.api.model.TopologySpreadConstraint;
+import io.fabric8.kubernetes.api.model.TopologySpreadConstraintBuilder;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -27,6 +30,7 @@ public final class RankPodTemplate {
   public static final String TEMPLATE_HASH = "elasticmoe.io/template-hash";
 
   static final String DEFAULT_TOKENS = "128";
+  static final String DEFAULT_SPREAD_KEY = "kubernetes.io/hostname";
   static final long TERMINATION_GRACE_SECONDS = 30;
 
   private final ElasticMoEDeployment emd;
@@ -78,6 +82,7 @@ public final class RankPodTemplate {
         .withRestartPolicy("Always")
         .withTerminationGracePeriodSeconds(TERMINATION_GRACE_SECONDS)
         .withNodeSelector(worker.nodeSelector)
+        .withTopologySpreadConstraints(spreadOverFailureDomains(name))
         .withContainers(
             new ContainerBuilder()
                 .withName(CONTAINER)
@@ -88,6 +93,23 @@ public final class RankPodTemplate {
                 .withResources(worker.resources == null ? new ResourceRequirements() : worker.resources)
                 .build())
         .endSpec()
+        .build();
+  }
+
+  /**
+   * Ranks spread over placement.spreadKey domains, so one node's loss takes as few ranks (and expert
+   * replicas) as possible. ScheduleAnyway: a full domain must not keep a rank from starting.
+   */
+  private TopologySpreadConstraint spreadOverFailureDomains(String name) {
+    PlacementSpec placement = emd.getSpec().placement;
+    String key = placement == null || placement.spreadKey == null ? DEFAULT_SPREAD_KEY : placement.spreadKey;
+    return new TopologySpreadConstraintBuilder()
+        .withMaxSkew(1)
+        .withTopologyKey(key)
+        .withWhenUnsatisfiable("ScheduleAnyway")
+        .withNewLabelSelector()
+        .withMatchLabels(Map.of(DeploymentLabels.DEPLOYMENT, name))
+        .endLabelSelector()
         .build();
   }
 

@@ -46,6 +46,10 @@ class RankPodTemplateTest {
     assertThat(env.get("EMD_POD_UID").getValueFrom().getFieldRef().getFieldPath()).isEqualTo("metadata.uid");
     assertThat(env.get("EMD_HIDDEN").getValue()).isEqualTo("512");
     assertThat(env).doesNotContainKey("EMD_WORLD_SIZE");
+    assertThat(pod.getSpec().getTopologySpreadConstraints()).singleElement().satisfies(spread -> {
+      assertThat(spread.getTopologyKey()).isEqualTo("kubernetes.io/hostname");
+      assertThat(spread.getLabelSelector().getMatchLabels()).containsEntry("elasticmoe.io/deployment", "moe");
+    });
   }
 
   @Test
