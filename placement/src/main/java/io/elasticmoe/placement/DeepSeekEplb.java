@@ -4,26 +4,28 @@ import java.util.Arrays;
 import java.util.List;
 
 /**
- * An exact port of DeepSeek's expert-parallel load balancer ({@code rebalance_experts} in deepseek-ai/EPLB
- * {@code eplb.py}): for the same loads it returns the same {@code phy2log}, {@code log2phy} and
- * {@code logcnt}, tie for tie.
+ * An exact port of DeepSeek's expert-parallel load balancer ({@code rebalance_experts} in
+ * deepseek-ai/EPLB {@code eplb.py}): for the same loads it returns the same {@code phy2log}, {@code
+ * log2phy} and {@code logcnt}, tie for tie.
  *
- * <p>Per layer the hierarchical policy (1) packs expert groups onto nodes with balanced packing, (2)
- * replicates experts within each node, each extra replica going to the expert with the highest load per
- * replica, and (3) packs each node's replicas onto its GPUs with balanced packing. The global policy is the
- * same with one group and one node. {@link #rebalanceExperts} picks hierarchical when {@code numGroups %
- * numNodes == 0}, as the reference does.
+ * <p>Per layer the hierarchical policy (1) packs expert groups onto nodes with balanced packing,
+ * (2) replicates experts within each node, each extra replica going to the expert with the highest
+ * load per replica, and (3) packs each node's replicas onto its GPUs with balanced packing. The
+ * global policy is the same with one group and one node. {@link #rebalanceExperts} picks
+ * hierarchical when {@code numGroups % numNodes == 0}, as the reference does.
  *
  * <p>What makes it exact rather than merely similar:
  *
  * <ul>
- *   <li>Loads are rounded to {@code float} and all arithmetic stays in {@code float}, as the reference runs
- *       on {@code weight.float()}: two loads equal in float tie even when their doubles differ.
- *   <li>Balanced packing visits items in the order of the reference's {@code sort(descending=True)}, which
- *       on the CPU is libstdc++'s unstable introsort, replayed by {@link ReferenceSortOrder}; it takes the
- *       first pack of minimal load among packs with room (Python's {@code min} keeps the first minimum).
- *   <li>Replication takes the first expert of maximal load per replica ({@code max(dim=-1)} returns the
- *       first maximal index).
+ *   <li>Loads are rounded to {@code float} and all arithmetic stays in {@code float}, as the
+ *       reference runs on {@code weight.float()}: two loads equal in float tie even when their
+ *       doubles differ.
+ *   <li>Balanced packing visits items in the order of the reference's {@code
+ *       sort(descending=True)}, which on the CPU is libstdc++'s unstable introsort, replayed by
+ *       {@link ReferenceSortOrder}; it takes the first pack of minimal load among packs with room
+ *       (Python's {@code min} keeps the first minimum).
+ *   <li>Replication takes the first expert of maximal load per replica ({@code max(dim=-1)} returns
+ *       the first maximal index).
  *   <li>Group loads are summed in the order PyTorch's vectorised CPU reduction uses (see {@link
  *       #groupLoad}), so a tie that exists in float in the reference exists here too.
  * </ul>
@@ -31,17 +33,22 @@ import java.util.List;
 public final class DeepSeekEplb {
 
   /**
-   * Float lanes of PyTorch's {@code Vectorized<float>} on an AVX2 build, which sets the order in which its
-   * sum kernel adds a contiguous row.
+   * Float lanes of PyTorch's {@code Vectorized<float>} on an AVX2 build, which sets the order in
+   * which its sum kernel adds a contiguous row.
    */
   private static final int SUM_LANES = 8;
 
-  /** PyTorch's {@code row_sum} splits a row over this many independent accumulators ({@code ilp_factor}). */
+  /**
+   * PyTorch's {@code row_sum} splits a row over this many independent accumulators ({@code
+   * ilp_factor}).
+   */
   private static final int SUM_ACCUMULATORS = 4;
 
   private DeepSeekEplb() {}
 
-  /** The reference's entry point: hierarchical when {@code numGroups % numNodes == 0}, else global. */
+  /**
+   * The reference's entry point: hierarchical when {@code numGroups % numNodes == 0}, else global.
+   */
   public static ExpertPlacement rebalanceExperts(
       double[][] weight, int numReplicas, int numGroups, int numNodes, int numGpus) {
     requirePositive("num_groups", numGroups);
@@ -84,12 +91,19 @@ public final class DeepSeekEplb {
     requirePositive("num_replicas", numReplicas);
     if (numLogical % numGroups != 0) {
       throw new IllegalArgumentException(
-          "num_logical is " + numLogical + "; it must be a multiple of num_groups (" + numGroups + ")");
+          "num_logical is "
+              + numLogical
+              + "; it must be a multiple of num_groups ("
+              + numGroups
+              + ")");
     }
     if (numGroups % numNodes != 0) {
       throw new IllegalArgumentException(
-          "num_groups is " + numGroups + "; the hierarchical policy needs a multiple of num_nodes ("
-              + numNodes + ")");
+          "num_groups is "
+              + numGroups
+              + "; the hierarchical policy needs a multiple of num_nodes ("
+              + numNodes
+              + ")");
     }
     if (numGpus % numNodes != 0) {
       throw new IllegalArgumentException(
@@ -97,11 +111,18 @@ public final class DeepSeekEplb {
     }
     if (numReplicas % numGpus != 0) {
       throw new IllegalArgumentException(
-          "num_replicas is " + numReplicas + "; it must be a multiple of num_gpus (" + numGpus + ")");
+          "num_replicas is "
+              + numReplicas
+              + "; it must be a multiple of num_gpus ("
+              + numGpus
+              + ")");
     }
     if (numReplicas < numLogical) {
       throw new IllegalArgumentException(
-          "num_replicas is " + numReplicas + "; it must be at least num_logical (" + numLogical
+          "num_replicas is "
+              + numReplicas
+              + "; it must be at least num_logical ("
+              + numLogical
               + "): every logical expert needs a replica");
     }
   }
@@ -124,7 +145,8 @@ public final class DeepSeekEplb {
     int physicalPerGpu = numPhysical / numGpus;
     int gpusPerNode = numGpus / numNodes;
 
-    // Step 1: pack groups onto nodes. "mlog" numbers logical experts node by node, so that node n holds
+    // Step 1: pack groups onto nodes. "mlog" numbers logical experts node by node, so that node n
+    // holds
     // mlog ids [n * logicalPerNode, (n + 1) * logicalPerNode).
     Packing groupPacking = balancedPacking(groupLoads(load, numGroups, groupsPerNode), numNodes);
     int[] log2mlog = new int[numLogical];
@@ -177,8 +199,8 @@ public final class DeepSeekEplb {
   }
 
   /**
-   * Per-group loads; with one group per node the packing is the identity and ignores them, so they are not
-   * summed.
+   * Per-group loads; with one group per node the packing is the identity and ignores them, so they
+   * are not summed.
    */
   private static float[] groupLoads(float[] load, int numGroups, int groupsPerNode) {
     float[] groupLoad = new float[numGroups];
@@ -194,8 +216,9 @@ public final class DeepSeekEplb {
   private record Packing(int[] pack, int[] rankInPack) {}
 
   /**
-   * Packs {@code load.length} items into {@code numPacks} packs of exactly {@code load.length / numPacks}
-   * items each: heaviest item first, each into the currently lightest pack that still has room.
+   * Packs {@code load.length} items into {@code numPacks} packs of exactly {@code load.length /
+   * numPacks} items each: heaviest item first, each into the currently lightest pack that still has
+   * room.
    */
   private static Packing balancedPacking(float[] load, int numPacks) {
     int numItems = load.length;
@@ -226,8 +249,8 @@ public final class DeepSeekEplb {
   }
 
   /**
-   * Fills the first {@code load.length} replicas with one per expert, then gives each further replica to
-   * the first expert with the highest load per replica.
+   * Fills the first {@code load.length} replicas with one per expert, then gives each further
+   * replica to the first expert with the highest load per replica.
    */
   private static void replicateExperts(float[] load, int[] phy2log, int[] phyrank, int[] logcnt) {
     int numLogical = load.length;
@@ -253,10 +276,11 @@ public final class DeepSeekEplb {
   }
 
   /**
-   * Sums {@code load[from, from + count)} in float in the order PyTorch's CPU {@code sum(-1)} adds a
-   * contiguous row: a row shorter than one vector is one strided row sum; a longer one is a strided row sum
-   * per vector lane, then the scalar tail and the lane sums are added in order. Only the rounding of
-   * near-equal group loads depends on this order, and with it a float tie in the reference is a tie here.
+   * Sums {@code load[from, from + count)} in float in the order PyTorch's CPU {@code sum(-1)} adds
+   * a contiguous row: a row shorter than one vector is one strided row sum; a longer one is a
+   * strided row sum per vector lane, then the scalar tail and the lane sums are added in order.
+   * Only the rounding of near-equal group loads depends on this order, and with it a float tie in
+   * the reference is a tie here.
    */
   static float groupLoad(float[] load, int from, int count) {
     if (count < SUM_LANES) {
@@ -274,9 +298,9 @@ public final class DeepSeekEplb {
   }
 
   /**
-   * PyTorch's {@code row_sum}: {@code size} elements {@code stride} apart, spread over four accumulators
-   * (element {@code i} to accumulator {@code i % 4}) through {@link #cascadeSum}, the tail into the first,
-   * then the four added in order.
+   * PyTorch's {@code row_sum}: {@code size} elements {@code stride} apart, spread over four
+   * accumulators (element {@code i} to accumulator {@code i % 4}) through {@link #cascadeSum}, the
+   * tail into the first, then the four added in order.
    */
   private static float rowSum(float[] load, int from, int stride, int size) {
     int rows = size / SUM_ACCUMULATORS;
@@ -288,8 +312,9 @@ public final class DeepSeekEplb {
   }
 
   /**
-   * PyTorch's {@code multi_row_sum}: four column sums over {@code rows} rows, accumulated in blocks of
-   * 2^levelPower rows that are carried up through four levels, which bounds rounding error on long rows.
+   * PyTorch's {@code multi_row_sum}: four column sums over {@code rows} rows, accumulated in blocks
+   * of 2^levelPower rows that are carried up through four levels, which bounds rounding error on
+   * long rows.
    */
   private static float[] cascadeSum(float[] load, int from, int stride, int rows) {
     int levels = 4;
@@ -331,8 +356,8 @@ public final class DeepSeekEplb {
   }
 
   /**
-   * Builds {@code log2phy[layer][expert][replica] = slot}, padded with -1 to the largest replica count
-   * over all layers, from each slot's expert and replica index.
+   * Builds {@code log2phy[layer][expert][replica] = slot}, padded with -1 to the largest replica
+   * count over all layers, from each slot's expert and replica index.
    */
   static int[][][] logicalToPhysical(int[][] phy2log, int[][] phyrank, int[][] logcnt) {
     int maxCount = 0;

@@ -4,15 +4,15 @@ import java.util.Arrays;
 import java.util.List;
 
 /**
- * EPLB for a world with failed ranks, as SGLang's elastic EP does it: with every rank alive it is {@link
- * DeepSeekEplb#rebalanceExperts}; with {@code A < numGpus} ranks alive it runs the global policy over the
- * {@code A * slotsPerRank} slots of the live ranks, as if they were {@code A} GPUs, and maps virtual GPU
- * {@code i} back to the {@code i}-th live rank.
+ * EPLB for a world with failed ranks, as SGLang's elastic EP does it: with every rank alive it is
+ * {@link DeepSeekEplb#rebalanceExperts}; with {@code A < numGpus} ranks alive it runs the global
+ * policy over the {@code A * slotsPerRank} slots of the live ranks, as if they were {@code A} GPUs,
+ * and maps virtual GPU {@code i} back to the {@code i}-th live rank.
  *
- * <p>Guarantees: shapes never change ({@code phy2log} keeps all {@code numReplicas} slots, a dead rank's
- * slots hold -1), no entry of {@code log2phy} names a slot of a dead rank, and every logical expert keeps at
- * least one replica on a live rank. Unlike SGLang, which fills dead slots with expert 0, a dead slot holds
- * -1 here so that nothing can mistake it for a replica.
+ * <p>Guarantees: shapes never change ({@code phy2log} keeps all {@code numReplicas} slots, a dead
+ * rank's slots hold -1), no entry of {@code log2phy} names a slot of a dead rank, and every logical
+ * expert keeps at least one replica on a live rank. Unlike SGLang, which fills dead slots with
+ * expert 0, a dead slot holds -1 here so that nothing can mistake it for a replica.
  */
 public final class ElasticityAwareEplb {
 
@@ -20,8 +20,8 @@ public final class ElasticityAwareEplb {
 
   /**
    * @param activeRanks the live ranks, strictly increasing, each in {@code [0, numGpus)}
-   * @throws IllegalArgumentException when the live slots cannot hold one replica of every logical expert,
-   *     or an argument breaks a rule of {@link DeepSeekEplb}
+   * @throws IllegalArgumentException when the live slots cannot hold one replica of every logical
+   *     expert, or an argument breaks a rule of {@link DeepSeekEplb}
    */
   public static ExpertPlacement rebalance(
       double[][] weight,
@@ -35,7 +35,11 @@ public final class ElasticityAwareEplb {
     }
     if (numReplicas % numGpus != 0) {
       throw new IllegalArgumentException(
-          "num_replicas is " + numReplicas + "; it must be a multiple of num_gpus (" + numGpus + ")");
+          "num_replicas is "
+              + numReplicas
+              + "; it must be a multiple of num_gpus ("
+              + numGpus
+              + ")");
     }
     checkActiveRanks(activeRanks, numGpus);
     if (activeRanks.size() == numGpus) {
@@ -43,23 +47,33 @@ public final class ElasticityAwareEplb {
     }
     int slotsPerRank = numReplicas / numGpus;
     int liveSlots = activeRanks.size() * slotsPerRank;
-    int numLogical = weight == null || weight.length == 0 || weight[0] == null ? 0 : weight[0].length;
+    int numLogical =
+        weight == null || weight.length == 0 || weight[0] == null ? 0 : weight[0].length;
     if (liveSlots < numLogical) {
       throw new IllegalArgumentException(
-          activeRanks.size() + " active ranks x " + slotsPerRank + " slots per rank = " + liveSlots
-              + " slots, fewer than the " + numLogical
+          activeRanks.size()
+              + " active ranks x "
+              + slotsPerRank
+              + " slots per rank = "
+              + liveSlots
+              + " slots, fewer than the "
+              + numLogical
               + " logical experts: some expert would have no live replica");
     }
     ExpertPlacement live = DeepSeekEplb.rebalanceGlobal(weight, liveSlots, activeRanks.size());
     return expand(live, activeRanks, slotsPerRank, numReplicas);
   }
 
-  /** Moves the slots of virtual GPU {@code i} to live rank {@code activeRanks[i]}; dead slots get -1. */
+  /**
+   * Moves the slots of virtual GPU {@code i} to live rank {@code activeRanks[i]}; dead slots get
+   * -1.
+   */
   private static ExpertPlacement expand(
       ExpertPlacement live, List<Integer> activeRanks, int slotsPerRank, int numReplicas) {
     int[] slotOf = new int[activeRanks.size() * slotsPerRank];
     for (int virtual = 0; virtual < slotOf.length; virtual++) {
-      slotOf[virtual] = activeRanks.get(virtual / slotsPerRank) * slotsPerRank + virtual % slotsPerRank;
+      slotOf[virtual] =
+          activeRanks.get(virtual / slotsPerRank) * slotsPerRank + virtual % slotsPerRank;
     }
     int numLayers = live.phy2log().length;
     int[][] phy2log = new int[numLayers][numReplicas];
@@ -95,7 +109,11 @@ public final class ElasticityAwareEplb {
       }
       if (rank <= previous) {
         throw new IllegalArgumentException(
-            "active ranks " + activeRanks + " must be strictly increasing; " + rank + " follows "
+            "active ranks "
+                + activeRanks
+                + " must be strictly increasing; "
+                + rank
+                + " follows "
                 + previous);
       }
       previous = rank;

@@ -1,6 +1,5 @@
 package io.elasticmoe.placement;
 
-import java.util.List;
 
 /**
  * The placement the operator publishes (DESIGN §7), in three steps:
@@ -8,15 +7,16 @@ import java.util.List;
  * <ol>
  *   <li>EPLB: DeepSeek's {@code rebalance_experts} exactly ({@link DeepSeekEplb}; hierarchical when
  *       {@code numGroups % numNodes == 0}, else global) while every rank is alive, and the
- *       elasticity-aware variant ({@link ElasticityAwareEplb}) once {@code activeRanks} is a strict subset;
- *   <li>spreading ({@link ReplicaSpreadPlanner}) when failure domains are known: slot swaps so that no
- *       replicated expert lives in one domain only, whenever the domains allow it;
+ *       elasticity-aware variant ({@link ElasticityAwareEplb}) once {@code activeRanks} is a strict
+ *       subset;
+ *   <li>spreading ({@link ReplicaSpreadPlanner}) when failure domains are known: slot swaps so that
+ *       no replicated expert lives in one domain only, whenever the domains allow it;
  *   <li>{@link ExpertsAtRiskCheck} for the experts still confined to one domain.
  * </ol>
  *
- * <p>With no failure domains and all ranks alive the result is exactly the reference's. Errors name the
- * offending field with the reference's names ({@code num_replicas} is {@code numPhysicalExperts}, {@code
- * num_gpus} is {@code numRanks}, {@code weight} is {@code load}).
+ * <p>With no failure domains and all ranks alive the result is exactly the reference's. Errors name
+ * the offending field with the reference's names ({@code num_replicas} is {@code
+ * numPhysicalExperts}, {@code num_gpus} is {@code numRanks}, {@code weight} is {@code load}).
  */
 public final class ExpertPlacementPlanner implements PlacementPlanner {
 

@@ -6,17 +6,17 @@ import java.util.TreeSet;
 
 /**
  * Finds the logical experts one failure-domain outage could take out completely although they are
- * replicated: experts with at least two replicas, all on ranks of one domain, in a layer whose live ranks
- * span at least two domains. An expert with a single replica is not listed: no placement can spread it.
- * This is what {@code status.expertsAtRisk} reports.
+ * replicated: experts with at least two replicas, all on ranks of one domain, in a layer whose live
+ * ranks span at least two domains. An expert with a single replica is not listed: no placement can
+ * spread it. This is what {@code status.expertsAtRisk} reports.
  */
 public final class ExpertsAtRiskCheck {
 
   private ExpertsAtRiskCheck() {}
 
   /**
-   * @param rankFailureDomains per rank, its failure domain; an empty list means unknown, and nothing is
-   *     reported
+   * @param rankFailureDomains per rank, its failure domain; an empty list means unknown, and
+   *     nothing is reported
    * @return logical expert ids at risk in any layer, sorted, distinct
    */
   public static List<Integer> expertsAtRisk(
@@ -27,8 +27,11 @@ public final class ExpertsAtRiskCheck {
     int numSlots = placement.phy2log()[0].length;
     if (numSlots % rankFailureDomains.size() != 0) {
       throw new IllegalArgumentException(
-          "rankFailureDomains has " + rankFailureDomains.size() + " entries; the placement's "
-              + numSlots + " slots are not a whole number of slots per rank");
+          "rankFailureDomains has "
+              + rankFailureDomains.size()
+              + " entries; the placement's "
+              + numSlots
+              + " slots are not a whole number of slots per rank");
     }
     FailureDomains domains =
         FailureDomains.of(

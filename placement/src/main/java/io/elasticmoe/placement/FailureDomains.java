@@ -5,19 +5,24 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Which failure domain (node, rack, zone: whatever the deployment's {@code spreadKey} names) each slot's
- * rank lives in, as small integers, and how many domains hold at least one live slot of a layer.
+ * Which failure domain (node, rack, zone: whatever the deployment's {@code spreadKey} names) each
+ * slot's rank lives in, as small integers, and how many domains hold at least one live slot of a
+ * layer.
  */
 record FailureDomains(int[] domainOfRank, int slotsPerRank) {
 
   /**
-   * @throws IllegalArgumentException when the list does not name one domain per rank, or a name is blank
+   * @throws IllegalArgumentException when the list does not name one domain per rank, or a name is
+   *     blank
    */
   static FailureDomains of(List<String> rankFailureDomains, int numRanks, int slotsPerRank) {
     if (rankFailureDomains.size() != numRanks) {
       throw new IllegalArgumentException(
-          "rankFailureDomains has " + rankFailureDomains.size() + " entries; it needs one per rank ("
-              + numRanks + "), or none to disable spreading");
+          "rankFailureDomains has "
+              + rankFailureDomains.size()
+              + " entries; it needs one per rank ("
+              + numRanks
+              + "), or none to disable spreading");
     }
     Map<String, Integer> ids = new HashMap<>();
     int[] domainOfRank = new int[numRanks];
@@ -25,7 +30,10 @@ record FailureDomains(int[] domainOfRank, int slotsPerRank) {
       String name = rankFailureDomains.get(rank);
       if (name == null || name.isBlank()) {
         throw new IllegalArgumentException(
-            "rankFailureDomains[" + rank + "] is " + (name == null ? "null" : "blank")
+            "rankFailureDomains["
+                + rank
+                + "] is "
+                + (name == null ? "null" : "blank")
                 + "; every rank needs the name of its failure domain");
       }
       domainOfRank[rank] = ids.computeIfAbsent(name, n -> ids.size());

@@ -1,8 +1,8 @@
 package io.elasticmoe.placement;
 
 /**
- * Checks a per-layer, per-expert load matrix and rounds it to float, the precision every EPLB decision is
- * made in (the reference runs on {@code weight.float()}).
+ * Checks a per-layer, per-expert load matrix and rounds it to float, the precision every EPLB
+ * decision is made in (the reference runs on {@code weight.float()}).
  */
 final class LoadMatrix {
 
@@ -10,8 +10,8 @@ final class LoadMatrix {
 
   /**
    * @param field the caller's name for the matrix, used in error messages
-   * @throws IllegalArgumentException naming the cell and its value when the matrix is empty, ragged, or
-   *     holds a negative, NaN, infinite or beyond-float load
+   * @throws IllegalArgumentException naming the cell and its value when the matrix is empty,
+   *     ragged, or holds a negative, NaN, infinite or beyond-float load
    */
   static float[][] toFloat(double[][] load, String field) {
     if (load == null || load.length == 0) {
@@ -25,16 +25,31 @@ final class LoadMatrix {
     for (int layer = 0; layer < load.length; layer++) {
       if (load[layer] == null || load[layer].length != numLogical) {
         throw new IllegalArgumentException(
-            field + "[" + layer + "] has " + (load[layer] == null ? 0 : load[layer].length)
-                + " experts; every layer must have " + numLogical + " like " + field + "[0]");
+            field
+                + "["
+                + layer
+                + "] has "
+                + (load[layer] == null ? 0 : load[layer].length)
+                + " experts; every layer must have "
+                + numLogical
+                + " like "
+                + field
+                + "[0]");
       }
       for (int expert = 0; expert < numLogical; expert++) {
         double value = load[layer][expert];
         float rounded = (float) value;
         if (!(value >= 0) || Float.isInfinite(rounded)) {
           throw new IllegalArgumentException(
-              field + "[" + layer + "][" + expert + "] is " + value
-                  + "; loads must be finite, non-negative and at most " + Float.MAX_VALUE);
+              field
+                  + "["
+                  + layer
+                  + "]["
+                  + expert
+                  + "] is "
+                  + value
+                  + "; loads must be finite, non-negative and at most "
+                  + Float.MAX_VALUE);
         }
         rows[layer][expert] = rounded;
       }

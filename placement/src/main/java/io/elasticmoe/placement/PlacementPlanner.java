@@ -4,7 +4,8 @@ package io.elasticmoe.placement;
 public interface PlacementPlanner {
 
   /**
-   * @throws IllegalArgumentException naming the field, the value and the rule when the request is invalid
+   * @throws IllegalArgumentException naming the field, the value and the rule when the request is
+   *     invalid
    */
   ExpertPlacement plan(PlacementRequest request);
 }

@@ -3,25 +3,26 @@ package io.elasticmoe.placement;
 import java.time.Duration;
 
 /**
- * Decides whether the operator re-plans expert placement now. Pure: the caller passes the time since the
- * last plan and the current load imbalance (max over mean of per-rank load), and carries the one bit of
- * state, {@code armed}, from one decision to the next.
+ * Decides whether the operator re-plans expert placement now. Pure: the caller passes the time
+ * since the last plan and the current load imbalance (max over mean of per-rank load), and carries
+ * the one bit of state, {@code armed}, from one decision to the next.
  *
  * <p>Rules, first match wins:
  *
  * <ol>
- *   <li>membership changed: re-plan, always (a dead rank's replicas must be replaced at once); arms;
+ *   <li>membership changed: re-plan, always (a dead rank's replicas must be replaced at once);
+ *       arms;
  *   <li>less than {@code interval} since the last plan: keep;
  *   <li>armed and imbalance at least {@code imbalanceThreshold}: re-plan and disarm;
- *   <li>disarmed and imbalance at least {@code imbalanceThreshold + hysteresis}: re-plan (the world got
- *       clearly worse than when the trigger fired), stay disarmed;
+ *   <li>disarmed and imbalance at least {@code imbalanceThreshold + hysteresis}: re-plan (the world
+ *       got clearly worse than when the trigger fired), stay disarmed;
  *   <li>imbalance at most {@code imbalanceThreshold - hysteresis}: keep and arm;
  *   <li>otherwise keep, armed as before.
  * </ol>
  *
- * <p>The two levels are the hysteresis: once a plan fired for imbalance, loads that hover around the
- * threshold (often the best any placement can do for them) do not fire it again every interval; the
- * trigger re-arms only after the world was seen balanced.
+ * <p>The two levels are the hysteresis: once a plan fired for imbalance, loads that hover around
+ * the threshold (often the best any placement can do for them) do not fire it again every interval;
+ * the trigger re-arms only after the world was seen balanced.
  */
 public record RebalancePolicy(Duration interval, double imbalanceThreshold, double hysteresis) {
 
@@ -32,23 +33,28 @@ public record RebalancePolicy(Duration interval, double imbalanceThreshold, doub
     }
     if (!(imbalanceThreshold >= 1) || Double.isInfinite(imbalanceThreshold)) {
       throw new IllegalArgumentException(
-          "imbalanceThreshold is " + imbalanceThreshold
+          "imbalanceThreshold is "
+              + imbalanceThreshold
               + "; it must be finite and at least 1 (max/mean load is never below 1)");
     }
     if (!(hysteresis >= 0) || hysteresis > imbalanceThreshold - 1) {
       throw new IllegalArgumentException(
-          "hysteresis is " + hysteresis + "; it must be in [0, imbalanceThreshold - 1 = "
-              + (imbalanceThreshold - 1) + "] so that a balanced world re-arms the trigger");
+          "hysteresis is "
+              + hysteresis
+              + "; it must be in [0, imbalanceThreshold - 1 = "
+              + (imbalanceThreshold - 1)
+              + "] so that a balanced world re-arms the trigger");
     }
   }
 
   /**
    * What the policy sees.
    *
-   * @param membershipChanged the epoch's active ranks differ from the ones the current plan was made for
-   *     (the first plan counts as a change)
+   * @param membershipChanged the epoch's active ranks differ from the ones the current plan was
+   *     made for (the first plan counts as a change)
    * @param sinceLastPlan time since the current plan was published
-   * @param imbalance max over mean of per-rank load since the current plan ({@link #imbalance(double[])})
+   * @param imbalance max over mean of per-rank load since the current plan ({@link
+   *     #imbalance(double[])})
    * @param armed the {@code armed} of the previous decision; {@code true} before the first one
    */
   public record Observation(
@@ -66,7 +72,10 @@ public record RebalancePolicy(Duration interval, double imbalanceThreshold, doub
     }
   }
 
-  /** Why the policy decided as it did; the names are the CamelCase reasons surfaced in logs and status. */
+  /**
+   * Why the policy decided as it did; the names are the CamelCase reasons surfaced in logs and
+   * status.
+   */
   public enum Reason {
     MembershipChanged,
     IntervalNotElapsed,
@@ -107,8 +116,11 @@ public record RebalancePolicy(Duration interval, double imbalanceThreshold, doub
           true,
           Reason.ImbalanceFarAboveThreshold,
           false,
-          "imbalance " + now.imbalance() + " >= threshold + hysteresis "
-              + (imbalanceThreshold + hysteresis) + ": re-plan although the trigger has not re-armed");
+          "imbalance "
+              + now.imbalance()
+              + " >= threshold + hysteresis "
+              + (imbalanceThreshold + hysteresis)
+              + ": re-plan although the trigger has not re-armed");
     }
     if (now.imbalance() <= rearmLevel) {
       return new Decision(
@@ -121,9 +133,13 @@ public record RebalancePolicy(Duration interval, double imbalanceThreshold, doub
         false,
         now.armed() ? Reason.Balanced : Reason.HeldByHysteresis,
         now.armed(),
-        "imbalance " + now.imbalance() + (now.armed()
-            ? " < threshold " + imbalanceThreshold + ": keep"
-            : " has not fallen to the re-arm level " + rearmLevel + " since the last plan: keep"));
+        "imbalance "
+            + now.imbalance()
+            + (now.armed()
+                ? " < threshold " + imbalanceThreshold + ": keep"
+                : " has not fallen to the re-arm level "
+                    + rearmLevel
+                    + " since the last plan: keep"));
   }
 
   /**

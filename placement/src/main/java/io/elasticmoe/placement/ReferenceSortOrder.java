@@ -1,14 +1,15 @@
 package io.elasticmoe.placement;
 
 /**
- * The order in which DeepSeek's reference visits items in balanced packing: {@code
- * x.sort(-1, descending=True).indices} on PyTorch's CPU path, which is GCC libstdc++'s {@code std::sort}
- * (introsort) over (value, index) pairs compared by value only. It is not stable: for more than 16 items,
- * equal values come out in an order set by the partitioning, and that order decides which replica of a
- * tied expert goes to which GPU. So this class replays libstdc++'s algorithm step for step: median-of-three
- * quicksort down to runs of 16, heapsort once the depth limit {@code 2 * floor(log2 n)} is spent, then a
- * final insertion sort. It was checked against PyTorch 1.13 (Debian bookworm, GCC 12) on random tie-heavy
- * rows and on inputs built to exhaust the depth limit; see docs/placement.md.
+ * The order in which DeepSeek's reference visits items in balanced packing: {@code x.sort(-1,
+ * descending=True).indices} on PyTorch's CPU path, which is GCC libstdc++'s {@code std::sort}
+ * (introsort) over (value, index) pairs compared by value only. It is not stable: for more than 16
+ * items, equal values come out in an order set by the partitioning, and that order decides which
+ * replica of a tied expert goes to which GPU. So this class replays libstdc++'s algorithm step for
+ * step: median-of-three quicksort down to runs of 16, heapsort once the depth limit {@code 2 *
+ * floor(log2 n)} is spent, then a final insertion sort. It was checked against PyTorch 1.13 (Debian
+ * bookworm, GCC 12) on random tie-heavy rows and on inputs built to exhaust the depth limit; see
+ * docs/placement.md.
  */
 final class ReferenceSortOrder {
 
@@ -26,7 +27,9 @@ final class ReferenceSortOrder {
     }
   }
 
-  /** Indices of {@code values} from the largest value to the smallest, ties as PyTorch orders them. */
+  /**
+   * Indices of {@code values} from the largest value to the smallest, ties as PyTorch orders them.
+   */
   static int[] descending(float[] values) {
     ReferenceSortOrder sort = new ReferenceSortOrder(values);
     int n = values.length;

@@ -1,25 +1,27 @@
 package io.elasticmoe.placement;
 
 /**
- * Moves replicas so that no replicated expert has all its replicas in one failure domain, by swapping
- * slots: an expert whose replicas all sit in domain D trades one replica for the replica in another
- * domain whose load is closest to its own, so that each GPU keeps its slot count and nearly its load.
+ * Moves replicas so that no replicated expert has all its replicas in one failure domain, by
+ * swapping slots: an expert whose replicas all sit in domain D trades one replica for the replica
+ * in another domain whose load is closest to its own, so that each GPU keeps its slot count and
+ * nearly its load.
  *
- * <p>A swap partner must not become confined to D itself: it is either a single-replica expert, or one
- * with another replica outside D. Experts already spread stay spread, so one pass in expert order
- * suffices. When no partner exists for an expert, every slot outside D holds the only outside replica of a
- * distinct expert that also lives in D; then {@code m} replicated experts share fewer than {@code 2m}
- * domain slots counted as {@code sum over domains of min(liveSlots(d), m)}, and no placement can spread
- * them all. That expert stays put and {@link ExpertsAtRiskCheck} reports it.
+ * <p>A swap partner must not become confined to D itself: it is either a single-replica expert, or
+ * one with another replica outside D. Experts already spread stay spread, so one pass in expert
+ * order suffices. When no partner exists for an expert, every slot outside D holds the only outside
+ * replica of a distinct expert that also lives in D; then {@code m} replicated experts share fewer
+ * than {@code 2m} domain slots counted as {@code sum over domains of min(liveSlots(d), m)}, and no
+ * placement can spread them all. That expert stays put and {@link ExpertsAtRiskCheck} reports it.
  *
- * <p>This step trades locality for survival: the hierarchical policy keeps all replicas of an expert on
- * one node, and spreading with a per-node domain undoes that for replicated experts.
+ * <p>This step trades locality for survival: the hierarchical policy keeps all replicas of an
+ * expert on one node, and spreading with a per-node domain undoes that for replicated experts.
  */
 final class ReplicaSpreadPlanner {
 
   private ReplicaSpreadPlanner() {}
 
-  static ExpertPlacement spread(ExpertPlacement placement, double[][] load, FailureDomains domains) {
+  static ExpertPlacement spread(
+      ExpertPlacement placement, double[][] load, FailureDomains domains) {
     int numLayers = placement.phy2log().length;
     int[][] phy2log = new int[numLayers][];
     int[][][] log2phy = new int[numLayers][][];
@@ -56,8 +58,9 @@ final class ReplicaSpreadPlanner {
       double bestDelta = Double.POSITIVE_INFINITY;
       for (int slot = 0; slot < phy2log.length; slot++) {
         int other = phy2log[slot];
-        if (other < 0 || domains.ofSlot(slot) == home || !canMoveInto(log2phy[other], logcnt[other],
-            slot, home, domains)) {
+        if (other < 0
+            || domains.ofSlot(slot) == home
+            || !canMoveInto(log2phy[other], logcnt[other], slot, home, domains)) {
           continue;
         }
         double delta = Math.abs(load[other] / logcnt[other] - replicaLoad);
@@ -73,8 +76,8 @@ final class ReplicaSpreadPlanner {
   }
 
   /**
-   * Whether the replica of an expert at {@code slot} may move into domain {@code home} without leaving all
-   * of that expert's replicas there.
+   * Whether the replica of an expert at {@code slot} may move into domain {@code home} without
+   * leaving all of that expert's replicas there.
    */
   private static boolean canMoveInto(
       int[] replicas, int count, int slot, int home, FailureDomains domains) {

@@ -13,8 +13,9 @@ class DeepSeekEplbTest {
   }
 
   /**
-   * Made with the reference on Debian's PyTorch 1.13 from integer, all-zero and all-equal loads and from
-   * group loads that exhaust introsort's depth limit: cases where only exact tie-breaking agrees.
+   * Made with the reference on Debian's PyTorch 1.13 from integer, all-zero and all-equal loads and
+   * from group loads that exhaust introsort's depth limit: cases where only exact tie-breaking
+   * agrees.
    */
   static List<EplbVectors> tieVectors() {
     return EplbVectors.load("/eplb/reference-ties-vectors.json");
@@ -25,7 +26,10 @@ class DeepSeekEplbTest {
   void reproducesTheReferenceExactly(EplbVectors vector) {
     ExpertPlacement placement =
         DeepSeekEplb.rebalanceExperts(
-            vector.weight(), vector.numReplicas(), vector.numGroups(), vector.numNodes(),
+            vector.weight(),
+            vector.numReplicas(),
+            vector.numGroups(),
+            vector.numNodes(),
             vector.numGpus());
 
     assertThat(placement.phy2log()).isDeepEqualTo(vector.phy2log());

@@ -32,10 +32,23 @@ record EplbVectors(
         ObjectMapper mapper = new ObjectMapper();
         vectors.add(
             new EplbVectors(
-                resource.substring(resource.lastIndexOf('/') + 1) + "#" + i + " "
-                    + c.get("layers") + "x" + c.get("num_logical") + "->" + c.get("num_replicas")
-                    + " g" + c.get("num_groups") + " n" + c.get("num_nodes") + " gpu"
-                    + c.get("num_gpus") + " " + c.path("distribution").asText(),
+                resource.substring(resource.lastIndexOf('/') + 1)
+                    + "#"
+                    + i
+                    + " "
+                    + c.get("layers")
+                    + "x"
+                    + c.get("num_logical")
+                    + "->"
+                    + c.get("num_replicas")
+                    + " g"
+                    + c.get("num_groups")
+                    + " n"
+                    + c.get("num_nodes")
+                    + " gpu"
+                    + c.get("num_gpus")
+                    + " "
+                    + c.path("distribution").asText(),
                 mapper.treeToValue(c.get("weight"), double[][].class),
                 c.get("num_replicas").asInt(),
                 c.get("num_groups").asInt(),

@@ -116,7 +116,8 @@ class ExpertPlacementPlannerPropertiesTest {
     }
 
     FailureDomains domains =
-        FailureDomains.of(request.rankFailureDomains(), request.numRanks(), scenario.slotsPerRank());
+        FailureDomains.of(
+            request.rankFailureDomains(), request.numRanks(), scenario.slotsPerRank());
     for (int layer = 0; layer < placement.phy2log().length; layer++) {
       int replicated = 0;
       for (int count : placement.logcnt()[layer]) {
@@ -142,16 +143,20 @@ class ExpertPlacementPlannerPropertiesTest {
     PlacementRequest request = scenario.request();
     PlacementRequest withoutDomains =
         new PlacementRequest(
-            request.load(), request.numPhysicalExperts(), request.numGroups(), request.numNodes(),
-            request.numRanks(), request.activeRanks(), List.of());
+            request.load(),
+            request.numPhysicalExperts(),
+            request.numGroups(),
+            request.numNodes(),
+            request.numRanks(),
+            request.activeRanks(),
+            List.of());
 
     ExpertPlacement spread = planner.plan(request);
     ExpertPlacement plain = planner.plan(withoutDomains);
 
     assertThat(spread.logcnt()).isDeepEqualTo(plain.logcnt());
     for (int layer = 0; layer < spread.phy2log().length; layer++) {
-      assertThat(spread.phy2log()[layer])
-          .containsExactlyInAnyOrder(plain.phy2log()[layer]);
+      assertThat(spread.phy2log()[layer]).containsExactlyInAnyOrder(plain.phy2log()[layer]);
     }
   }
 
@@ -159,16 +164,25 @@ class ExpertPlacementPlannerPropertiesTest {
   void isTheReferenceExactlyWhenAllRanksAreAliveAndDomainsUnknown(
       @ForAll("scenarios") PlacementScenario scenario) {
     PlacementRequest request = scenario.request();
-    List<Integer> allRanks = java.util.stream.IntStream.range(0, request.numRanks()).boxed().toList();
+    List<Integer> allRanks =
+        java.util.stream.IntStream.range(0, request.numRanks()).boxed().toList();
 
     ExpertPlacement planned =
         planner.plan(
             new PlacementRequest(
-                request.load(), request.numPhysicalExperts(), request.numGroups(),
-                request.numNodes(), request.numRanks(), allRanks, List.of()));
+                request.load(),
+                request.numPhysicalExperts(),
+                request.numGroups(),
+                request.numNodes(),
+                request.numRanks(),
+                allRanks,
+                List.of()));
     ExpertPlacement reference =
         DeepSeekEplb.rebalanceExperts(
-            request.load(), request.numPhysicalExperts(), request.numGroups(), request.numNodes(),
+            request.load(),
+            request.numPhysicalExperts(),
+            request.numGroups(),
+            request.numNodes(),
             request.numRanks());
 
     assertThat(planned.phy2log()).isDeepEqualTo(reference.phy2log());

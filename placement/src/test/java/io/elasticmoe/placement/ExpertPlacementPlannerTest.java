@@ -31,7 +31,8 @@ class ExpertPlacementPlannerTest {
 
   @Test
   void reportsExpertsItCannotSpreadBecauseOneDomainHoldsAlmostEverySlot() {
-    // Rank 3 alone in zone-b: its 3 slots cannot host a replica of each of the 4 replicated experts.
+    // Rank 3 alone in zone-b: its 3 slots cannot host a replica of each of the 4 replicated
+    // experts.
     List<String> lopsided = List.of("zone-a", "zone-a", "zone-a", "zone-b");
     double[][] load = {{50, 50, 50, 50, 1, 1, 1, 1}};
 
@@ -63,7 +64,8 @@ class ExpertPlacementPlannerTest {
 
   @Test
   void rejectsABlankFailureDomain() {
-    assertThatThrownBy(() -> planner.plan(request(List.of(0, 1, 2, 3), List.of("a", "a", " ", "b"))))
+    assertThatThrownBy(
+            () -> planner.plan(request(List.of(0, 1, 2, 3), List.of("a", "a", " ", "b"))))
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessage(
             "rankFailureDomains[2] is blank; every rank needs the name of its failure domain");
@@ -81,7 +83,9 @@ class ExpertPlacementPlannerTest {
     double[][] load = {{1, 2, 3, 4}};
 
     assertThatThrownBy(
-            () -> planner.plan(new PlacementRequest(load, 6, 1, 1, 4, List.of(0, 1, 2, 3), List.of())))
+            () ->
+                planner.plan(
+                    new PlacementRequest(load, 6, 1, 1, 4, List.of(0, 1, 2, 3), List.of())))
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessage("num_replicas is 6; it must be a multiple of num_gpus (4)");
   }

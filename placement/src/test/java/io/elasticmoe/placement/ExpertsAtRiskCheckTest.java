@@ -43,7 +43,8 @@ class ExpertsAtRiskCheckTest {
 
   @Test
   void ignoresDeadRanksWhenCountingDomains() {
-    // Ranks 2 and 3 are dead (their slots are -1): only domain "a" is alive, so nothing can be spread.
+    // Ranks 2 and 3 are dead (their slots are -1): only domain "a" is alive, so nothing can be
+    // spread.
     int[][] phy2log = {{0, 1, 0, 2, -1, -1, -1, -1}};
     int[][][] log2phy = {{{0, 2}, {1, -1}, {3, -1}}};
     int[][] logcnt = {{2, 1, 1}};

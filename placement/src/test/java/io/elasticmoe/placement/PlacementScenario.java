@@ -9,9 +9,9 @@ import net.jqwik.api.Arbitrary;
 import net.jqwik.api.Combinators;
 
 /**
- * A random but valid placement request: shapes that satisfy DeepSeek's rules (and some that fall back to
- * the global policy), loads with many ties, a live subset of ranks large enough to hold every expert, and
- * failure domains either by node or scattered.
+ * A random but valid placement request: shapes that satisfy DeepSeek's rules (and some that fall
+ * back to the global policy), loads with many ties, a live subset of ranks large enough to hold
+ * every expert, and failure domains either by node or scattered.
  */
 record PlacementScenario(PlacementRequest request, int gpusPerNode, String description) {
 
@@ -32,7 +32,8 @@ record PlacementScenario(PlacementRequest request, int gpusPerNode, String descr
     int numRanks = numNodes * gpusPerNode;
     int numReplicas = numRanks * slotsPerRank;
     // Mostly hierarchical shapes; sometimes a group count that forces the global policy.
-    int numGroups = random.nextInt(4) == 0 ? numNodes * groupsPerNode + 1 : numNodes * groupsPerNode;
+    int numGroups =
+        random.nextInt(4) == 0 ? numNodes * groupsPerNode + 1 : numNodes * groupsPerNode;
     while (numGroups > numReplicas) {
       numGroups--;
     }
@@ -74,11 +75,31 @@ record PlacementScenario(PlacementRequest request, int gpusPerNode, String descr
 
     PlacementRequest request =
         new PlacementRequest(
-            load, numReplicas, numGroups, numNodes, numRanks, List.copyOf(active), rankFailureDomains);
+            load,
+            numReplicas,
+            numGroups,
+            numNodes,
+            numRanks,
+            List.copyOf(active),
+            rankFailureDomains);
     String description =
-        layers + "x" + numLogical + "->" + numReplicas + " groups=" + numGroups + " nodes=" + numNodes
-            + " ranks=" + numRanks + " active=" + active + " domains=" + rankFailureDomains
-            + " load[0]=" + Arrays.toString(load[0]);
+        layers
+            + "x"
+            + numLogical
+            + "->"
+            + numReplicas
+            + " groups="
+            + numGroups
+            + " nodes="
+            + numNodes
+            + " ranks="
+            + numRanks
+            + " active="
+            + active
+            + " domains="
+            + rankFailureDomains
+            + " load[0]="
+            + Arrays.toString(load[0]);
     return new PlacementScenario(request, gpusPerNode, description);
   }
 

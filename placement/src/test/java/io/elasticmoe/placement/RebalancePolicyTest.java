@@ -14,8 +14,8 @@ class RebalancePolicyTest {
   private static final Duration INTERVAL = Duration.ofMinutes(5);
   private final RebalancePolicy policy = new RebalancePolicy(INTERVAL, 1.3, 0.1);
 
-  private static Observation observe(boolean membershipChanged, Duration since, double imbalance,
-      boolean armed) {
+  private static Observation observe(
+      boolean membershipChanged, Duration since, double imbalance, boolean armed) {
     return new Observation(membershipChanged, since, imbalance, armed);
   }
 

@@ -10,6 +10,8 @@ import picocli.CommandLine.Command;
     description = "Benchmarks, each run side by side with its baseline.",
     subcommands = {
       CommandLine.HelpCommand.class,
+      io.elasticmoe.worker.bench.placement.BenchEplbCommand.class,
+      BenchDataplaneCommand.class,
     })
 public final class BenchCommand implements Runnable {
 

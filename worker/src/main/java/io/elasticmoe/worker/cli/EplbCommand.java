@@ -3,7 +3,6 @@ package io.elasticmoe.worker.cli;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.elasticmoe.placement.DeepSeekEplb;
 import io.elasticmoe.placement.ExpertPlacement;
@@ -24,17 +23,18 @@ import picocli.CommandLine.Option;
 
 /**
  * {@code elasticmoe eplb}: computes expert placements for every case of a file in the format of
- * shared/testdata/eplb ({@code {"cases": [{num_replicas, num_groups, num_nodes, num_gpus, weight, ...}]}})
- * and writes the file back with {@code phy2log}, {@code log2phy} and {@code logcnt} filled in; other fields
- * pass through. An adapter: every placement decision is made in the placement module.
+ * shared/testdata/eplb ({@code {"cases": [{num_replicas, num_groups, num_nodes, num_gpus, weight,
+ * ...}]}}) and writes the file back with {@code phy2log}, {@code log2phy} and {@code logcnt} filled
+ * in; other fields pass through. An adapter: every placement decision is made in the placement
+ * module.
  */
 @Command(
     name = "eplb",
     mixinStandardHelpOptions = true,
     description = {
       "Expert placement (DeepSeek EPLB, exact) for each case of a JSON file.",
-      "Input: {\"cases\": [{\"num_replicas\", \"num_groups\", \"num_nodes\", \"num_gpus\", \"weight\": "
-          + "[[load per logical expert] per layer], ...}]}.",
+      "Input: {\"cases\": [{\"num_replicas\", \"num_groups\", \"num_nodes\", \"num_gpus\","
+          + " \"weight\": [[load per logical expert] per layer], ...}]}.",
       "Output: the same file with phy2log, log2phy and logcnt per case (and experts_at_risk when "
           + "--failure-domains is given); other fields are kept.",
     },
@@ -84,8 +84,9 @@ public final class EplbCommand implements Callable<Integer> {
 
   @Option(
       names = "--verify",
-      description = "Also compare with the phy2log, log2phy and logcnt already in the input; exit 1 "
-          + "on any difference.")
+      description =
+          "Also compare with the phy2log, log2phy and logcnt already in the input; exit 1 "
+              + "on any difference.")
   boolean verify;
 
   @Override
@@ -118,9 +119,16 @@ public final class EplbCommand implements Callable<Integer> {
         err.printf(
             "case %d/%d: %s layers x %s experts -> %s replicas, %s groups, %s nodes, %s GPUs: %s,"
                 + " %.1f ms%n",
-            i + 1, cases.size(), testCase.get("weight").size(), testCase.get("weight").get(0).size(),
-            testCase.get("num_replicas"), testCase.get("num_groups"), testCase.get("num_nodes"),
-            testCase.get("num_gpus"), used, millis);
+            i + 1,
+            cases.size(),
+            testCase.get("weight").size(),
+            testCase.get("weight").get(0).size(),
+            testCase.get("num_replicas"),
+            testCase.get("num_groups"),
+            testCase.get("num_nodes"),
+            testCase.get("num_gpus"),
+            used,
+            millis);
       } catch (VerificationException e) {
         err.println("eplb: case " + i + ": " + e.getMessage());
         mismatches++;
@@ -139,7 +147,10 @@ public final class EplbCommand implements Callable<Integer> {
     stdout.println("wrote " + cases.size() + " cases to " + out);
     if (verify) {
       stdout.println(
-          "verified " + (cases.size() - mismatches) + "/" + cases.size()
+          "verified "
+              + (cases.size() - mismatches)
+              + "/"
+              + cases.size()
               + " cases against the input's phy2log, log2phy and logcnt");
     }
     return mismatches == 0 ? 0 : 1;
@@ -165,8 +176,8 @@ public final class EplbCommand implements Callable<Integer> {
   }
 
   /** Plans one case in place; returns the policy that ran. */
-  private String plan(ObjectNode testCase, String effectivePolicy, ObjectMapper mapper,
-      boolean compare) {
+  private String plan(
+      ObjectNode testCase, String effectivePolicy, ObjectMapper mapper, boolean compare) {
     double[][] weight = readField(testCase, "weight", double[][].class, mapper);
     int numReplicas = readInt(testCase, "num_replicas");
     int numGroups = readInt(testCase, "num_groups");
@@ -184,7 +195,12 @@ public final class EplbCommand implements Callable<Integer> {
             yield new ExpertPlacementPlanner()
                 .plan(
                     new PlacementRequest(
-                        weight, numReplicas, numGroups, numNodes, numGpus, ranks,
+                        weight,
+                        numReplicas,
+                        numGroups,
+                        numNodes,
+                        numGpus,
+                        ranks,
                         failureDomains != null ? failureDomains : List.of()));
           }
           default -> {
@@ -206,16 +222,16 @@ public final class EplbCommand implements Callable<Integer> {
 
   private static void compare(ObjectNode testCase, ExpertPlacement placement, ObjectMapper mapper) {
     List<String> differing = new ArrayList<>();
-    if (!Arrays.deepEquals(readField(testCase, "phy2log", int[][].class, mapper),
-        placement.phy2log())) {
+    if (!Arrays.deepEquals(
+        readField(testCase, "phy2log", int[][].class, mapper), placement.phy2log())) {
       differing.add("phy2log");
     }
-    if (!Arrays.deepEquals(readField(testCase, "log2phy", int[][][].class, mapper),
-        placement.log2phy())) {
+    if (!Arrays.deepEquals(
+        readField(testCase, "log2phy", int[][][].class, mapper), placement.log2phy())) {
       differing.add("log2phy");
     }
-    if (!Arrays.deepEquals(readField(testCase, "logcnt", int[][].class, mapper),
-        placement.logcnt())) {
+    if (!Arrays.deepEquals(
+        readField(testCase, "logcnt", int[][].class, mapper), placement.logcnt())) {
       differing.add("logcnt");
     }
     if (!differing.isEmpty()) {
@@ -228,13 +244,16 @@ public final class EplbCommand implements Callable<Integer> {
     JsonNode node = testCase.get(field);
     if (node == null || !node.canConvertToExactIntegral() || !node.canConvertToInt()) {
       throw new IllegalArgumentException(
-          field + " is " + (node == null ? "missing" : node.toString()) + "; an integer is required");
+          field
+              + " is "
+              + (node == null ? "missing" : node.toString())
+              + "; an integer is required");
     }
     return node.intValue();
   }
 
-  private static <T> T readField(ObjectNode testCase, String field, Class<T> type,
-      ObjectMapper mapper) {
+  private static <T> T readField(
+      ObjectNode testCase, String field, Class<T> type, ObjectMapper mapper) {
     JsonNode node = testCase.get(field);
     if (node == null || node.isNull()) {
       throw new IllegalArgumentException(field + " is missing");

@@ -41,7 +41,9 @@ class EplbCommandTest {
 
   private static String validCase() throws IOException {
     return "{\"num_replicas\": 12, \"num_groups\": 2, \"num_nodes\": 2, \"num_gpus\": 4,"
-        + " \"distribution\": \"skewed\", \"weight\": " + MAPPER.writeValueAsString(WEIGHT) + "}";
+        + " \"distribution\": \"skewed\", \"weight\": "
+        + MAPPER.writeValueAsString(WEIGHT)
+        + "}";
   }
 
   private JsonNode outputCase() throws IOException {
@@ -67,8 +69,9 @@ class EplbCommandTest {
     assertThat(MAPPER.readTree(dir.resolve("out.json").toFile()).get("source").asText())
         .isEqualTo("test");
     assertThat(err.toString())
-        .contains("case 1/1: 2 layers x 8 experts -> 12 replicas, 2 groups, 2 nodes, 4 GPUs:"
-            + " hierarchical");
+        .contains(
+            "case 1/1: 2 layers x 8 experts -> 12 replicas, 2 groups, 2 nodes, 4 GPUs:"
+                + " hierarchical");
   }
 
   @Test
@@ -77,14 +80,28 @@ class EplbCommandTest {
     Path first = dir.resolve("out.json");
     assertThat(run("eplb", "--in", in.toString(), "--out", first.toString())).isZero();
 
-    assertThat(run("eplb", "--in", first.toString(), "--out", dir.resolve("again.json").toString(),
-        "--verify")).isZero();
+    assertThat(
+            run(
+                "eplb",
+                "--in",
+                first.toString(),
+                "--out",
+                dir.resolve("again.json").toString(),
+                "--verify"))
+        .isZero();
     assertThat(out.toString()).contains("verified 1/1 cases");
 
-    String tampered = Files.readString(first).replaceFirst("\"logcnt\":\\[\\[\\d", "\"logcnt\":[[9");
+    String tampered =
+        Files.readString(first).replaceFirst("\"logcnt\":\\[\\[\\d", "\"logcnt\":[[9");
     Files.writeString(first, tampered);
-    int exit = run("eplb", "--in", first.toString(), "--out", dir.resolve("again.json").toString(),
-        "--verify");
+    int exit =
+        run(
+            "eplb",
+            "--in",
+            first.toString(),
+            "--out",
+            dir.resolve("again.json").toString(),
+            "--verify");
 
     assertThat(exit).isEqualTo(1);
     assertThat(err.toString()).contains("eplb: case 0: logcnt differ from the values in the input");
@@ -94,8 +111,15 @@ class EplbCommandTest {
   void emptiesTheSlotsOfDeadRanksWithActiveRanks() throws IOException {
     Path in = input(validCase());
 
-    int exit = run("eplb", "--in", in.toString(), "--out", dir.resolve("out.json").toString(),
-        "--active-ranks", "0,2,3");
+    int exit =
+        run(
+            "eplb",
+            "--in",
+            in.toString(),
+            "--out",
+            dir.resolve("out.json").toString(),
+            "--active-ranks",
+            "0,2,3");
 
     assertThat(exit).as(err.toString()).isZero();
     int[][] phy2log = MAPPER.treeToValue(outputCase().get("phy2log"), int[][].class);
@@ -111,8 +135,15 @@ class EplbCommandTest {
   void reportsExpertsAtRiskWithFailureDomains() throws IOException {
     Path in = input(validCase());
 
-    int exit = run("eplb", "--in", in.toString(), "--out", dir.resolve("out.json").toString(),
-        "--failure-domains", "a,a,b,b");
+    int exit =
+        run(
+            "eplb",
+            "--in",
+            in.toString(),
+            "--out",
+            dir.resolve("out.json").toString(),
+            "--failure-domains",
+            "a,a,b,b");
 
     assertThat(exit).as(err.toString()).isZero();
     assertThat(outputCase().get("experts_at_risk").isArray()).isTrue();
@@ -121,8 +152,10 @@ class EplbCommandTest {
 
   @Test
   void failsNamingTheCaseAndFieldOnMismatchedLayers() throws IOException {
-    Path in = input("{\"num_replicas\": 8, \"num_groups\": 1, \"num_nodes\": 1, \"num_gpus\": 2,"
-        + " \"weight\": [[1, 2, 3, 4], [1, 2, 3]]}");
+    Path in =
+        input(
+            "{\"num_replicas\": 8, \"num_groups\": 1, \"num_nodes\": 1, \"num_gpus\": 2,"
+                + " \"weight\": [[1, 2, 3, 4], [1, 2, 3]]}");
 
     int exit = run("eplb", "--in", in.toString(), "--out", dir.resolve("out.json").toString());
 
@@ -134,8 +167,10 @@ class EplbCommandTest {
 
   @Test
   void failsOnReplicasThatDoNotDivideOverGpus() throws IOException {
-    Path in = input("{\"num_replicas\": 9, \"num_groups\": 1, \"num_nodes\": 1, \"num_gpus\": 2,"
-        + " \"weight\": [[1, 2, 3, 4]]}");
+    Path in =
+        input(
+            "{\"num_replicas\": 9, \"num_groups\": 1, \"num_nodes\": 1, \"num_gpus\": 2,"
+                + " \"weight\": [[1, 2, 3, 4]]}");
 
     int exit = run("eplb", "--in", in.toString(), "--out", dir.resolve("out.json").toString());
 
@@ -146,8 +181,10 @@ class EplbCommandTest {
 
   @Test
   void failsOnANegativeLoad() throws IOException {
-    Path in = input("{\"num_replicas\": 4, \"num_groups\": 1, \"num_nodes\": 1, \"num_gpus\": 2,"
-        + " \"weight\": [[1, -2, 3, 4]]}");
+    Path in =
+        input(
+            "{\"num_replicas\": 4, \"num_groups\": 1, \"num_nodes\": 1, \"num_gpus\": 2,"
+                + " \"weight\": [[1, -2, 3, 4]]}");
 
     int exit = run("eplb", "--in", in.toString(), "--out", dir.resolve("out.json").toString());
 
@@ -157,8 +194,10 @@ class EplbCommandTest {
 
   @Test
   void failsOnAMissingField() throws IOException {
-    Path in = input("{\"num_replicas\": 4, \"num_groups\": 1, \"num_nodes\": 1,"
-        + " \"weight\": [[1, 2, 3, 4]]}");
+    Path in =
+        input(
+            "{\"num_replicas\": 4, \"num_groups\": 1, \"num_nodes\": 1,"
+                + " \"weight\": [[1, 2, 3, 4]]}");
 
     int exit = run("eplb", "--in", in.toString(), "--out", dir.resolve("out.json").toString());
 
@@ -169,8 +208,13 @@ class EplbCommandTest {
 
   @Test
   void failsOnAnUnreadableInput() {
-    int exit = run("eplb", "--in", dir.resolve("absent.json").toString(), "--out",
-        dir.resolve("out.json").toString());
+    int exit =
+        run(
+            "eplb",
+            "--in",
+            dir.resolve("absent.json").toString(),
+            "--out",
+            dir.resolve("out.json").toString());
 
     assertThat(exit).isEqualTo(1);
     assertThat(err.toString()).contains("eplb: cannot read " + dir.resolve("absent.json"));
@@ -180,23 +224,41 @@ class EplbCommandTest {
   void rejectsAnUnknownPolicyAsUsageError() throws IOException {
     Path in = input(validCase());
 
-    int exit = run("eplb", "--in", in.toString(), "--out", dir.resolve("out.json").toString(),
-        "--policy", "random");
+    int exit =
+        run(
+            "eplb",
+            "--in",
+            in.toString(),
+            "--out",
+            dir.resolve("out.json").toString(),
+            "--policy",
+            "random");
 
     assertThat(exit).isEqualTo(2);
     assertThat(err.toString())
-        .contains("--policy is 'random'; expected one of auto, hierarchical, global, elasticity-aware");
+        .contains(
+            "--policy is 'random'; expected one of auto, hierarchical, global, elasticity-aware");
   }
 
   @Test
   void rejectsActiveRanksWithAnExactPolicy() throws IOException {
     Path in = input(validCase());
 
-    int exit = run("eplb", "--in", in.toString(), "--out", dir.resolve("out.json").toString(),
-        "--policy", "global", "--active-ranks", "0,1");
+    int exit =
+        run(
+            "eplb",
+            "--in",
+            in.toString(),
+            "--out",
+            dir.resolve("out.json").toString(),
+            "--policy",
+            "global",
+            "--active-ranks",
+            "0,1");
 
     assertThat(exit).isEqualTo(2);
     assertThat(err.toString())
-        .contains("--active-ranks and --failure-domains need --policy elasticity-aware, not global");
+        .contains(
+            "--active-ranks and --failure-domains need --policy elasticity-aware, not global");
   }
 }
