@@ -11,7 +11,6 @@ import picocli.CommandLine.Command;
     subcommands = {
       CommandLine.HelpCommand.class,
       io.elasticmoe.worker.bench.placement.BenchEplbCommand.class,
-      BenchDataplaneCommand.class,
     })
 public final class BenchCommand implements Runnable {
 
