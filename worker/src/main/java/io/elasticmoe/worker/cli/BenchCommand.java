@@ -11,6 +11,7 @@ import picocli.CommandLine.Command;
     subcommands = {
       CommandLine.HelpCommand.class,
       io.elasticmoe.worker.bench.placement.BenchEplbCommand.class,
+      BenchDataplaneCommand.class,
     })
 public final class BenchCommand implements Runnable {
 

@@ -55,8 +55,42 @@ public final class CpuDispatchBackend implements DispatchBackend {
   private final boolean[] connected;
   private final int[] mask;
   private final List<PeerTimeoutException> peerTimeouts = new ArrayList<>();
+  private final ReceiveArrays[] receiveArrays = {new ReceiveArrays(), new ReceiveArrays()};
   private long epoch;
   private int bufferIdx;
+  private int dispatchParity;
+
+  /**
+   * Received tensors are reused across dispatches, alternating between two sets: as in NIXL-EP, a result
+   * stays valid until the second dispatch after it, and rows past recvCount hold stale data. Allocating
+   * (and zeroing) [E_l, R_b·N, H] per call would cost more than the transfer itself at H = 7168.
+   */
+  private static final class ReceiveArrays {
+    private byte[] fp8 = new byte[0];
+    private float[] scales = new float[0];
+    private short[] bf16 = new short[0];
+
+    byte[] fp8(int length) {
+      if (fp8.length != length) {
+        fp8 = new byte[length];
+      }
+      return fp8;
+    }
+
+    float[] scales(int length) {
+      if (scales.length != length) {
+        scales = new float[length];
+      }
+      return scales;
+    }
+
+    short[] bf16(int length) {
+      if (bf16.length != length) {
+        bf16 = new short[length];
+      }
+      return bf16;
+    }
+  }
 
   /**
    * {@code timeout} bounds every data-plane wait (a silent peer is masked after it); {@code storeTimeout}
@@ -258,9 +292,11 @@ public final class CpuDispatchBackend implements DispatchBackend {
     int numScales = layout.numScales();
     int numLocalExperts = layout.numLocalExperts();
     int rowsPerExpert = numRanks * layout.maxTokensPerRank();
-    byte[] recvFp8 = useFp8 ? new byte[numLocalExperts * rowsPerExpert * hidden] : null;
-    float[] recvScales = useFp8 ? new float[numLocalExperts * rowsPerExpert * numScales] : null;
-    short[] recvBf16 = useFp8 ? null : new short[numLocalExperts * rowsPerExpert * hidden];
+    ReceiveArrays arrays = receiveArrays[dispatchParity];
+    dispatchParity ^= 1;
+    byte[] recvFp8 = useFp8 ? arrays.fp8(numLocalExperts * rowsPerExpert * hidden) : null;
+    float[] recvScales = useFp8 ? arrays.scales(numLocalExperts * rowsPerExpert * numScales) : null;
+    short[] recvBf16 = useFp8 ? null : arrays.bf16(numLocalExperts * rowsPerExpert * hidden);
     int[] recvCount = new int[numLocalExperts];
     int[] srcInfo = new int[numLocalExperts * rowsPerExpert];
     long[] layoutRange = new long[numLocalExperts * numRanks];

@@ -1,7 +1,5 @@
-package io.elasticmoe.worker.cpu;
+package io.elasticmoe.worker.store;
 
-import io.elasticmoe.worker.store.KeyValueStore;
-import io.elasticmoe.worker.store.StoreTimeoutException;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.URLEncoder;
@@ -20,16 +18,17 @@ import java.util.UUID;
 import java.util.concurrent.locks.LockSupport;
 
 /**
- * A cross-process {@link KeyValueStore} for tests whose ranks are separate JVMs: one file per key in a
+ * A cross-process {@link KeyValueStore} for ranks on one host without a rendezvous (the dataplane
+ * benchmark, multi-process tests, {@code run --store-dir}): one file per key in a
  * shared directory, written by atomic rename so a reader never sees half a value; counters are updated
  * under an exclusive file lock (plus a JVM lock, since one JVM may not hold two overlapping file locks).
  */
-final class DirectoryKeyValueStore implements KeyValueStore {
+public final class DirectoryKeyValueStore implements KeyValueStore {
 
   private static final Object JVM_LOCK = new Object();
   private final Path directory;
 
-  DirectoryKeyValueStore(Path directory) {
+  public DirectoryKeyValueStore(Path directory) {
     this.directory = directory;
   }
 

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.elasticmoe.worker.runtime.DispatchLayout;
+import io.elasticmoe.worker.store.DirectoryKeyValueStore;
 import io.elasticmoe.worker.runtime.DispatchResult;
 import io.elasticmoe.worker.runtime.PeerTimeoutException;
 import io.elasticmoe.worker.transport.UcxTransport;

@@ -1,6 +1,7 @@
 package io.elasticmoe.worker.cpu;
 
 import io.elasticmoe.worker.runtime.DispatchLayout;
+import io.elasticmoe.worker.store.DirectoryKeyValueStore;
 import io.elasticmoe.worker.runtime.DispatchResult;
 import io.elasticmoe.worker.runtime.PeerTimeoutException;
 import io.elasticmoe.worker.transport.UcxTransport;

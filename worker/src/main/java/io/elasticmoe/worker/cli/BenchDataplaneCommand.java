@@ -1,0 +1,110 @@
+package io.elasticmoe.worker.cli;
+
+import io.elasticmoe.worker.bench.dataplane.DataplaneBenchConfig;
+import io.elasticmoe.worker.bench.dataplane.DataplaneBenchmark;
+import io.elasticmoe.worker.runtime.DispatchLayout;
+import io.elasticmoe.worker.transport.UcxTransport;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code elasticmoe bench dataplane}: dispatch/combine latency and bandwidth against ucx_perftest. */
+@Command(
+    name = "dataplane",
+    mixinStandardHelpOptions = true,
+    description = {
+      "Runs the EP data plane with one process per rank on this host and reports dispatch/combine latency",
+      "(p50/p99) and logical bandwidth (NIXL-EP accounting: dispatch 16+H+4H/128 bytes for fp8, combine 2H",
+      "bytes per selected (token, expert)), side by side with ucx_perftest -t ucp_put_bw at the same sizes."
+    })
+public final class BenchDataplaneCommand implements Callable<Integer> {
+
+  @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
+  @Option(names = "--backend", defaultValue = "cpu", description = "Data-plane backend: cpu (default: ${DEFAULT-VALUE}).")
+  String backend;
+
+  @Option(names = "--ranks", defaultValue = "4", description = "Rank processes (default: ${DEFAULT-VALUE}).")
+  int ranks;
+
+  @Option(names = "--tokens", defaultValue = "128", description = "Tokens per rank (default: ${DEFAULT-VALUE}).")
+  int tokens;
+
+  @Option(names = "--hidden", defaultValue = "7168", description = "Hidden size (default: ${DEFAULT-VALUE}).")
+  int hidden;
+
+  @Option(names = "--topk", defaultValue = "8", description = "Experts per token (default: ${DEFAULT-VALUE}).")
+  int topk;
+
+  @Option(names = "--experts-per-rank", defaultValue = "32", description = "Local experts (default: ${DEFAULT-VALUE}).")
+  int expertsPerRank;
+
+  @Option(names = "--dispatch-dtype", defaultValue = "fp8", description = "fp8 or bf16 (default: ${DEFAULT-VALUE}).")
+  String dispatchDtype;
+
+  @Option(names = "--warmup", defaultValue = "3", description = "Untimed steps (default: ${DEFAULT-VALUE}).")
+  int warmup;
+
+  @Option(names = "--iterations", defaultValue = "20", description = "Timed steps (default: ${DEFAULT-VALUE}).")
+  int iterations;
+
+  @Option(names = "--transports", defaultValue = UcxTransport.HOST_TRANSPORTS,
+      description = "UCX_TLS for ranks and baseline (default: ${DEFAULT-VALUE}).")
+  String transports;
+
+  @Option(names = "--baseline-iterations", defaultValue = "20000",
+      description = "ucx_perftest iterations; 0 skips the baseline (default: ${DEFAULT-VALUE}).")
+  int baselineIterations;
+
+  @Override
+  public Integer call() throws Exception {
+    if (!backend.equals("cpu")) {
+      throw new CommandLine.ParameterException(spec.commandLine(),
+          "--backend is " + backend + "; this benchmark runs the cpu backend (the cuda backend has its own bench)");
+    }
+    if (!dispatchDtype.equals("fp8") && !dispatchDtype.equals("bf16")) {
+      throw new CommandLine.ParameterException(spec.commandLine(), "--dispatch-dtype is " + dispatchDtype + "; use fp8 or bf16");
+    }
+    if (ranks < 2) {
+      throw new CommandLine.ParameterException(spec.commandLine(), "--ranks is " + ranks + "; at least 2 are needed");
+    }
+    if (topk < 1 || topk > DispatchLayout.MAX_TOPK || topk > ranks * expertsPerRank) {
+      throw new CommandLine.ParameterException(spec.commandLine(), "--topk is " + topk + "; it must be in 1.."
+          + Math.min(DispatchLayout.MAX_TOPK, ranks * expertsPerRank) + " (MAX_TOPK and the number of experts)");
+    }
+    if (iterations < 1) {
+      throw new CommandLine.ParameterException(spec.commandLine(), "--iterations is " + iterations + "; at least 1");
+    }
+    try {
+      DispatchLayout.of(ranks, expertsPerRank, tokens, hidden);
+    } catch (IllegalArgumentException e) {
+      throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
+    }
+    boolean fp8 = dispatchDtype.equals("fp8");
+    if (fp8 && hidden % DispatchLayout.FP8_HIDDEN_ALIGNMENT != 0) {
+      throw new CommandLine.ParameterException(spec.commandLine(),
+          "--hidden is " + hidden + "; fp8 dispatch needs a multiple of " + DispatchLayout.FP8_HIDDEN_ALIGNMENT);
+    }
+    DataplaneBenchConfig config =
+        new DataplaneBenchConfig(ranks, tokens, hidden, topk, expertsPerRank, fp8, warmup, iterations, transports);
+    var out = spec.commandLine().getOut();
+    DataplaneBenchmark.Result r = DataplaneBenchmark.run(config, baselineIterations, System.out);
+    out.printf("backend=cpu ranks=%d tokens=%d hidden=%d topk=%d experts/rank=%d dispatch=%s combine=bf16 tls=%s%n",
+        ranks, tokens, hidden, topk, expertsPerRank, dispatchDtype, transports);
+    out.printf("%-9s %10s %10s %10s %14s %16s %8s%n", "call", "p50 us", "p99 us", "mean us", "agg GB/s",
+        "perftest GB/s", "ratio");
+    row(out, "dispatch", r.dispatch().p50Micros(), r.dispatch().p99Micros(), r.dispatch().meanMicros(),
+        r.dispatchGBps(), r.baselineDispatchGBps());
+    row(out, "combine", r.combine().p50Micros(), r.combine().p99Micros(), r.combine().meanMicros(),
+        r.combineGBps(), r.baselineCombineGBps());
+    out.flush();
+    return 0;
+  }
+
+  private static void row(java.io.PrintWriter out, String call, double p50, double p99, double mean, double gbps,
+      double baseline) {
+    out.printf("%-9s %10.1f %10.1f %10.1f %14.2f %16s %8s%n", call, p50, p99, mean, gbps,
+        baseline > 0 ? String.format("%.2f", baseline) : "-", baseline > 0 ? String.format("%.1f%%", 100 * gbps / baseline) : "-");
+  }
+}
