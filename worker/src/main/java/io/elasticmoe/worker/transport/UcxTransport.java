@@ -214,6 +214,8 @@ public final class UcxTransport implements AutoCloseable {
         break;
       }
       progress();
+      // Ranks may outnumber cores: a completion may need the peer to run, so give the core away.
+      Thread.yield();
     }
     return incomplete;
   }
