@@ -58,13 +58,12 @@ final class ReplicaSpreadPlanner {
       double bestDelta = Double.POSITIVE_INFINITY;
       for (int slot = 0; slot < phy2log.length; slot++) {
         int other = phy2log[slot];
-        if (other < 0
-            || domains.ofSlot(slot) == home
-            || !canMoveInto(log2phy[other], logcnt[other], slot, home, domains)) {
+        if (other < 0 || domains.ofSlot(slot) == home) {
           continue;
         }
         double delta = Math.abs(load[other] / logcnt[other] - replicaLoad);
-        if (delta < bestDelta) {
+        // The cheap load test first: it rejects most slots before their replicas are looked at.
+        if (delta < bestDelta && canMoveInto(log2phy[other], logcnt[other], slot, home, domains)) {
           bestDelta = delta;
           partnerSlot = slot;
         }
