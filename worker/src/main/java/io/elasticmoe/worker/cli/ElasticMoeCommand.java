@@ -17,6 +17,7 @@ import picocli.CommandLine.Command;
       CommandLine.HelpCommand.class,
       BenchCommand.class,
       EplbCommand.class,
+      RunCommand.class,
     })
 public final class ElasticMoeCommand implements Runnable {
 
