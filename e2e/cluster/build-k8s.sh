@@ -62,7 +62,12 @@ main() {
   local pid=$!
   while kill -0 "$pid" 2>/dev/null; do
     sleep 30
-    kill -0 "$pid" 2>/dev/null && log "  ... still compiling ($((SECONDS - t0))s elapsed; last: $(tail -n1 "$work/make.log" | cut -c1-100))"
+    if kill -0 "$pid" 2>/dev/null; then
+      local pkg done_bins
+      pkg="$(pgrep -a compile 2>/dev/null | grep -o ' -p [^ ]*' | head -1 | sed 's/ -p //; s|k8s.io/kubernetes/||' || true)"
+      done_bins="$(cd "$work/src/_output/local/bin/linux/amd64" 2>/dev/null && ls -d "${BINARIES[@]}" 2>/dev/null | tr '\n' ' ' || true)"
+      log "  ... compiling ($((SECONDS - t0))s elapsed) ${pkg:+now: $pkg}${done_bins:+; done: $done_bins}"
+    fi
   done
   wait "$pid" || { tail -n 30 "$work/make.log" >&2; die "Kubernetes build failed; full log: $work/make.log"; }
   local out="$work/src/_output/local/bin/linux/amd64"

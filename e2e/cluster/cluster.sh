@@ -61,7 +61,7 @@ node_ip() { echo "10.88.$1.1"; }
 node_sock() { echo "$(node_dir "$1")/containerd.sock"; }
 node_zone() { local z="${ZONES:-$NODES}"; echo "zone-$(( ($1 - 1) % z + 1 ))"; }
 
-kc() { kubectl --kubeconfig "$KUBECONFIG_FILE" "$@"; }
+kc() { kubectl --kubeconfig "$KUBECONFIG_FILE" --request-timeout=15s "$@"; }
 
 pid_of() { # $1 = component; prints pid if its process is alive and is what we started
   local f="$PIDS/$1.pid" pid
@@ -195,7 +195,9 @@ ensure_bridge() { # $1 = name, $2 = address/prefix
   if ! ip link show "$1" >/dev/null 2>&1; then
     ip link add "$1" type bridge || die "cannot create bridge $1 (ip link add $1 type bridge)"
   fi
-  ip addr show dev "$1" | grep -q " ${2} " || ip addr add "$2" dev "$1" 2>/dev/null || true
+  local addrs
+  addrs="$(ip -o addr show dev "$1")"
+  grep -qF " ${2} " <<<"$addrs" || ip addr add "$2" dev "$1" 2>/dev/null || true
   ip link set "$1" up
 }
 
@@ -445,6 +447,12 @@ node_ready() { [[ "$(kc get node "$(node_name "$1")" -o jsonpath='{.status.condi
 
 image_ref() { echo "docker.io/elasticmoe/$1:${ELASTICMOE_IMAGE_TAG:-dev}"; }
 
+node_has_image() { # $1 = index, $2 = ref (no `| grep -q`: with pipefail, SIGPIPE fails the pipeline)
+  local refs
+  refs="$("${CTR[@]}" --address "$(node_sock "$1")" -n k8s.io images ls -q 2>/dev/null)" || return 1
+  grep -qxF "$2" <<<"$refs"
+}
+
 load_images() { # build (cached by content hash) then import changed images into every node
   local names=("$@")
   local lines
@@ -456,14 +464,13 @@ load_images() { # build (cached by content hash) then import changed images into
       containerd_healthy "$i" || { warn "containerd of $(node_name "$i") is down: $name not loaded there"; continue; }
       local mark
       mark="$(node_dir "$i")/images/$name.hash"
-      if [[ -f $mark && "$(cat "$mark")" == "$hash" ]] \
-        && "${CTR[@]}" --address "$(node_sock "$i")" -n k8s.io images ls -q | grep -qx "$ref"; then
+      if [[ -f $mark && "$(cat "$mark")" == "$hash" ]] && node_has_image "$i" "$ref"; then
         continue
       fi
       log "importing $ref into $(node_name "$i")"
       "${CTR[@]}" --address "$(node_sock "$i")" -n k8s.io images import --all-platforms "$archive" >/dev/null \
         || die "ctr images import $archive into $(node_name "$i") failed"
-      "${CTR[@]}" --address "$(node_sock "$i")" -n k8s.io images ls -q | grep -qx "$ref" \
+      node_has_image "$i" "$ref" \
         || die "after import, $(node_name "$i") has no image $ref (archive $archive)"
       mkdir -p "$(dirname "$mark")"
       echo "$hash" >"$mark"
@@ -593,7 +600,7 @@ EOF
   for ((i = 1; i <= NODES; i++)); do start_kubelet "$i"; done
   for ((i = 1; i <= NODES; i++)); do
     advertise_gpus "$i"
-    wait_for "$(node_name "$i") Ready" "$READY_TIMEOUT" node_ready "$i" \
+    wait_for "$(node_name "$i")" "$READY_TIMEOUT" node_ready "$i" \
       || die "node $(node_name "$i") not Ready after ${READY_TIMEOUT}s; see $LOGS/kubelet-$i.log"
   done
   local t=$SECONDS
@@ -764,7 +771,7 @@ EOF
     start)
       start_kubelet "$i"
       advertise_gpus "$i"
-      wait_for "$name Ready" "$READY_TIMEOUT" node_ready "$i" || die "$name not Ready after ${READY_TIMEOUT}s; see $LOGS/kubelet-$i.log" ;;
+      wait_for "$name" "$READY_TIMEOUT" node_ready "$i" || die "$name not Ready after ${READY_TIMEOUT}s; see $LOGS/kubelet-$i.log" ;;
     *) die "node: unknown action '$action' (stop|start|list)" ;;
   esac
 }
@@ -789,7 +796,7 @@ main() {
     images|load-images) cmd_images "$@" ;;
     node) cmd_node "$@" ;;
     env) echo "export KUBECONFIG=$KUBECONFIG_FILE" ;;
-    kubectl) kc "$@" ;;
+    kubectl) kubectl --kubeconfig "$KUBECONFIG_FILE" "$@" ;;
     helm) "$CLUSTER_DIR/fetch-helm.sh" >/dev/null; "$HELM_BIN" --kubeconfig "$KUBECONFIG_FILE" "$@" ;;
     -h|--help|help) usage ;;
     "") usage >&2; exit 2 ;;
