@@ -44,6 +44,11 @@ public final class DeepSeekEplb {
    */
   private static final int SUM_ACCUMULATORS = 4;
 
+  /** PyTorch's {@code multi_row_sum} carries partial sums up a level every 2^4 rows or more. */
+  private static final int MIN_LEVEL_POWER = 4;
+
+  private static final int MIN_LEVEL_STEP = 1 << MIN_LEVEL_POWER;
+
   private DeepSeekEplb() {}
 
   /**
@@ -304,7 +309,16 @@ public final class DeepSeekEplb {
    */
   private static float rowSum(float[] load, int from, int stride, int size) {
     int rows = size / SUM_ACCUMULATORS;
-    float[] partial = cascadeSum(load, from, stride, rows);
+    float[] partial;
+    if (rows < MIN_LEVEL_STEP) {
+      // No block completes, so the cascade is a plain column sum (plus zeros): skip its arrays.
+      partial = new float[SUM_ACCUMULATORS];
+      for (int row = 0; row < rows; row++) {
+        addRow(partial, load, from, stride, row);
+      }
+    } else {
+      partial = cascadeSum(load, from, stride, rows);
+    }
     for (int i = rows * SUM_ACCUMULATORS; i < size; i++) {
       partial[0] += load[from + i * stride];
     }
@@ -319,7 +333,7 @@ public final class DeepSeekEplb {
   private static float[] cascadeSum(float[] load, int from, int stride, int rows) {
     int levels = 4;
     int ceilLog2 = rows <= 2 ? 1 : 64 - Long.numberOfLeadingZeros(rows - 1L);
-    int levelPower = Math.max(4, ceilLog2 / levels);
+    int levelPower = Math.max(MIN_LEVEL_POWER, ceilLog2 / levels);
     int levelStep = 1 << levelPower;
     long levelMask = levelStep - 1L;
     float[][] acc = new float[levels][SUM_ACCUMULATORS];

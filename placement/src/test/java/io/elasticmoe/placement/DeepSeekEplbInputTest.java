@@ -59,6 +59,19 @@ class DeepSeekEplbInputTest {
   }
 
   @Test
+  void sumsLongGroupsThroughPyTorchsMultiLevelCascade() {
+    // 2000 values spanning seven decades: long enough for PyTorch's cascade to carry partial sums
+    // up its levels.
+    float[] row = new float[2000];
+    for (int i = 0; i < row.length; i++) {
+      row[i] = (float) (((i * 7919) % 1000) * Math.pow(10, i % 7) / 7.0);
+    }
+
+    // torch.tensor(row).sum() is 22557177856.0; adding left to right in float gives 22557155328.0.
+    assertThat(DeepSeekEplb.groupLoad(row, 0, row.length)).isEqualTo(22557177856.0f);
+  }
+
+  @Test
   void rejectsLayersOfDifferentWidths() {
     double[][] ragged = {{1, 2, 3, 4}, {1, 2, 3}};
 

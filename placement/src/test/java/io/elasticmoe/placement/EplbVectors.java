@@ -25,11 +25,11 @@ record EplbVectors(
       if (in == null) {
         throw new IllegalStateException("test resource " + resource + " is missing");
       }
-      JsonNode cases = new ObjectMapper().readTree(in).get("cases");
+      ObjectMapper mapper = new ObjectMapper();
+      JsonNode cases = mapper.readTree(in).get("cases");
       List<EplbVectors> vectors = new ArrayList<>();
       for (int i = 0; i < cases.size(); i++) {
         JsonNode c = cases.get(i);
-        ObjectMapper mapper = new ObjectMapper();
         vectors.add(
             new EplbVectors(
                 resource.substring(resource.lastIndexOf('/') + 1)
