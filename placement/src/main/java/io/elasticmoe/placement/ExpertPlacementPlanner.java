@@ -1,6 +1,5 @@
 package io.elasticmoe.placement;
 
-
 /**
  * The placement the operator publishes (DESIGN §7), in three steps:
  *

@@ -19,7 +19,7 @@ final class ReferenceEplbRun {
 
   /**
    * The harness: loads eplb.py from a path, plans the workload {@code warmup + iterations} times,
-   * and prints one JSON object with wall-clock times per call and the last result.
+   * and prints one JSON object with wall-clock and CPU times per call and the last result.
    */
   private static final String HARNESS =
       """
@@ -34,22 +34,27 @@ final class ReferenceEplbRun {
       args = (case["num_replicas"], case["num_groups"], case["num_nodes"], case["num_gpus"])
       for _ in range(warmup):
           eplb.rebalance_experts(weight, *args)
-      times = []
+      times, cpu_times = [], []
       for i in range(iterations):
-          start = time.perf_counter()
+          start, cpu_start = time.perf_counter(), time.process_time()
           phy2log, log2phy, logcnt = eplb.rebalance_experts(weight, *args)
           times.append((time.perf_counter() - start) * 1e3)
+          cpu_times.append((time.process_time() - cpu_start) * 1e3)
           print(f"reference iteration {i + 1}/{iterations}: {times[-1]:.1f} ms",
                 file=sys.stderr, flush=True)
-      print(json.dumps({"times_ms": times, "median_ms": statistics.median(times),
+      print(json.dumps({"times_ms": times, "cpu_times_ms": cpu_times,
                         "torch": torch.__version__, "threads": torch.get_num_threads(),
                         "phy2log": phy2log.tolist(), "log2phy": log2phy.tolist(),
                         "logcnt": logcnt.tolist()}))
       """;
 
+  /**
+   * @param timesMillis wall-clock time per call
+   * @param cpuTimesMillis CPU time of the Python process per call
+   */
   record Result(
       List<Double> timesMillis,
-      double medianMillis,
+      List<Double> cpuTimesMillis,
       String torchVersion,
       int threads,
       int[][] phy2log,
@@ -103,7 +108,7 @@ final class ReferenceEplbRun {
     JsonNode answer = mapper.readTree(new String(stdout, StandardCharsets.UTF_8));
     return new Result(
         List.of(mapper.treeToValue(answer.get("times_ms"), Double[].class)),
-        answer.get("median_ms").asDouble(),
+        List.of(mapper.treeToValue(answer.get("cpu_times_ms"), Double[].class)),
         answer.get("torch").asText(),
         answer.get("threads").asInt(),
         mapper.treeToValue(answer.get("phy2log"), int[][].class),
