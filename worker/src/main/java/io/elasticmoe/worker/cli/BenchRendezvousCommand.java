@@ -1,0 +1,221 @@
+package io.elasticmoe.worker.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.elasticmoe.worker.bench.rendezvous.MembershipCommitBench;
+import java.io.BufferedReader;
+import java.io.File;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.SecureRandom;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.Callable;
+import java.util.concurrent.TimeUnit;
+import me.tongfei.progressbar.ProgressBar;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code elasticmoe bench rendezvous}: the rendezvous store side by side with PyTorch's TCPStore (both
+ * driven by the same Python client loop), and membership commit latency with 64 watchers.
+ *
+ * <p>It starts the rendezvous services standalone (the operator's {@code StandaloneRendezvousServer},
+ * from the operator's built Quarkus app) with a fresh random token, so every call is authenticated.
+ */
+@Command(
+    name = "rendezvous",
+    mixinStandardHelpOptions = true,
+    description = {
+      "Store set+get throughput and p50/p99 against PyTorch TCPStore at several client counts, and",
+      "membership latency (last planned Join -> new epoch received by all watchers).",
+      "Needs python3 with grpcio, grpc_tools and torch (Debian: python3-grpcio python3-grpc-tools",
+      "python3-torch) and a built operator (operator/target/quarkus-app)."
+    })
+public final class BenchRendezvousCommand implements Callable<Integer> {
+  private static final String DEPLOYMENT = "bench/rendezvous";
+
+  @Option(names = "--clients", split = ",", defaultValue = "1,8,32",
+      description = "Store client processes per run (default: ${DEFAULT-VALUE}).")
+  List<Integer> clients;
+
+  @Option(names = "--pairs", defaultValue = "2000", description = "set+get pairs per client (default: ${DEFAULT-VALUE}).")
+  int pairs;
+
+  @Option(names = "--value-bytes", defaultValue = "64", description = "Value size (default: ${DEFAULT-VALUE}).")
+  int valueBytes;
+
+  @Option(names = "--watchers", defaultValue = "64", description = "Ranks watching membership (default: ${DEFAULT-VALUE}).")
+  int watchers;
+
+  @Option(names = "--rounds", defaultValue = "50", description = "Membership rounds (default: ${DEFAULT-VALUE}).")
+  int rounds;
+
+  @Option(names = "--python", defaultValue = "/usr/bin/python3", description = "Python interpreter (default: ${DEFAULT-VALUE}).")
+  String python;
+
+  @Option(names = "--repo", description = "Repository root (default: derived from the worker jar's location).")
+  Path repo;
+
+  @Option(names = "--skip-store", description = "Run only the membership benchmark.")
+  boolean skipStore;
+
+  @Option(names = "--skip-membership", description = "Run only the store benchmark.")
+  boolean skipMembership;
+
+  @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
+  @Override
+  public Integer call() throws Exception {
+    checkArguments();
+    Path root = repo != null ? repo : repoFromJar();
+    Path app = root.resolve("operator/target/quarkus-app");
+    if (!Files.isDirectory(app.resolve("lib/main"))) {
+      throw new CommandLine.ParameterException(spec.commandLine(),
+          "the operator is not built: " + app + "/lib/main does not exist; run "
+              + "./mvnw -pl operator -am install -DskipTests (or pass --repo)");
+    }
+    String token = HexFormat.of().formatHex(SecureRandom.getInstanceStrong().generateSeed(24));
+    Process server = startServer(app, token);
+    try {
+      String target = awaitListening(server);
+      System.out.println("rendezvous: standalone server at " + target + " (authenticated, token of 48 hex digits)");
+      if (!skipStore) {
+        storeBench(root, target, token);
+      }
+      if (!skipMembership) {
+        membershipBench(target, token);
+      }
+      return 0;
+    } finally {
+      server.getOutputStream().close();
+      if (!server.waitFor(10, TimeUnit.SECONDS)) {
+        server.destroyForcibly();
+      }
+    }
+  }
+
+  private void checkArguments() {
+    for (int c : clients) {
+      if (c < 1 || c > 256) {
+        throw new CommandLine.ParameterException(spec.commandLine(), "--clients has " + c + "; each count must be in [1, 256]");
+      }
+    }
+    if (pairs < 1 || valueBytes < 0 || valueBytes > (1 << 20)) {
+      throw new CommandLine.ParameterException(spec.commandLine(),
+          "--pairs is " + pairs + " and --value-bytes " + valueBytes + "; need pairs >= 1 and 0 <= value-bytes <= 1048576 (maxValueBytes)");
+    }
+    if (watchers < 2 || rounds < 1) {
+      throw new CommandLine.ParameterException(spec.commandLine(),
+          "--watchers is " + watchers + " and --rounds " + rounds + "; need watchers >= 2 and rounds >= 1");
+    }
+  }
+
+  private Process startServer(Path app, String token) throws IOException {
+    String java = ProcessHandle.current().info().command().orElse("java");
+    String cp = app.resolve("app") + File.separator + "*" + File.pathSeparator + app.resolve("lib/main") + File.separator + "*";
+    ProcessBuilder pb = new ProcessBuilder(java, "-cp", cp,
+        "io.elasticmoe.operator.rendezvous.StandaloneRendezvousServer", DEPLOYMENT, token, Integer.toString(watchers),
+        // Long heartbeats: the bench's watchers do not beat, and must not be suspected mid-run.
+        "600000");
+    pb.redirectError(ProcessBuilder.Redirect.INHERIT);
+    return pb.start();
+  }
+
+  private static String awaitListening(Process server) throws IOException {
+    BufferedReader out = new BufferedReader(new InputStreamReader(server.getInputStream(), StandardCharsets.UTF_8));
+    String line = out.readLine();
+    if (line == null || !line.startsWith("listening ")) {
+      throw new IllegalStateException("the standalone rendezvous server did not start: it printed " + line);
+    }
+    return line.substring("listening ".length()).trim();
+  }
+
+  private void storeBench(Path root, String target, String token) throws Exception {
+    Path stubs = Files.createTempDirectory("elasticmoe-rdzv-stubs");
+    Path proto = root.resolve("api/src/main/proto");
+    run(List.of(python, "-m", "grpc_tools.protoc", "-I", proto.toString(), "--python_out=" + stubs,
+        "--grpc_python_out=" + stubs, proto.resolve("rendezvous.proto").toString()), null);
+    Path script = root.resolve("worker/src/main/python/bench_rendezvous_store.py");
+    List<String> results = new ArrayList<>();
+    run(List.of(python, script.toString(), "--target", target, "--token", token, "--deployment", DEPLOYMENT,
+        "--stubs", stubs.toString(), "--clients", String.join(",", clients.stream().map(String::valueOf).toList()),
+        "--pairs", Integer.toString(pairs), "--value-bytes", Integer.toString(valueBytes)), results);
+    ObjectMapper json = new ObjectMapper();
+    Map<Integer, Map<String, JsonNode>> byClients = new TreeMap<>();
+    for (String line : results) {
+      JsonNode n = json.readTree(line);
+      byClients.computeIfAbsent(n.get("clients").asInt(), k -> new TreeMap<>()).put(n.get("side").asText(), n);
+    }
+    System.out.println();
+    System.out.println("Store set+get, Python clients, " + valueBytes + "-byte values, " + pairs + " pairs per client");
+    System.out.println("| clients | ElasticMoE gRPC ops/s | TCPStore ops/s | ratio | gRPC p50/p99 µs | TCPStore p50/p99 µs | p99 ratio |");
+    System.out.println("|---|---|---|---|---|---|---|");
+    for (var e : byClients.entrySet()) {
+      JsonNode g = e.getValue().get("grpc");
+      JsonNode t = e.getValue().get("tcpstore");
+      System.out.printf("| %d | %.0f | %.0f | %.2f× | %.0f / %.0f | %.0f / %.0f | %.2f× |%n", e.getKey(),
+          g.get("ops_per_s").asDouble(), t.get("ops_per_s").asDouble(),
+          g.get("ops_per_s").asDouble() / t.get("ops_per_s").asDouble(),
+          g.get("pair_p50_us").asDouble(), g.get("pair_p99_us").asDouble(),
+          t.get("pair_p50_us").asDouble(), t.get("pair_p99_us").asDouble(),
+          g.get("pair_p99_us").asDouble() / t.get("pair_p99_us").asDouble());
+    }
+  }
+
+  private void membershipBench(String target, String token) throws InterruptedException {
+    long[] latencies;
+    try (ProgressBar bar = new ProgressBar("membership rounds", rounds)) {
+      latencies = new MembershipCommitBench(target, token, DEPLOYMENT, watchers).run(rounds, bar::stepTo);
+    }
+    System.out.println();
+    System.out.printf("Membership: last planned Join -> new epoch received by all %d watchers, %d rounds%n", watchers, rounds);
+    System.out.printf("| p50 ms | p99 ms | max ms | target p99 |%n|---|---|---|---|%n| %.2f | %.2f | %.2f | < 50 ms (%s) |%n",
+        ms(latencies, 0.50), ms(latencies, 0.99), latencies[latencies.length - 1] / 1e6,
+        ms(latencies, 0.99) < 50 ? "met" : "MISSED");
+  }
+
+  private static double ms(long[] sorted, double q) {
+    int i = (int) Math.min(sorted.length - 1, Math.round(q * (sorted.length - 1)));
+    return sorted[i] / 1e6;
+  }
+
+  /** Runs a helper, passing its stderr through; stdout lines go to {@code stdoutLines} or through. */
+  private static void run(List<String> command, List<String> stdoutLines) throws IOException, InterruptedException {
+    ProcessBuilder pb = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.INHERIT);
+    Process p;
+    try {
+      p = pb.start();
+    } catch (IOException e) {
+      throw new IllegalStateException("cannot run " + command.get(0) + ": " + e.getMessage()
+          + " (Debian: apt-get install python3-grpcio python3-grpc-tools python3-torch)", e);
+    }
+    try (BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
+      for (String line; (line = out.readLine()) != null; ) {
+        if (stdoutLines != null) {
+          stdoutLines.add(line);
+        } else {
+          System.out.println(line);
+        }
+      }
+    }
+    int rc = p.waitFor();
+    if (rc != 0) {
+      throw new IllegalStateException(String.join(" ", command.subList(0, Math.min(3, command.size())))
+          + " ... exited with " + rc);
+    }
+  }
+
+  private static Path repoFromJar() throws Exception {
+    Path jar = Path.of(BenchRendezvousCommand.class.getProtectionDomain().getCodeSource().getLocation().toURI());
+    // worker/target/elasticmoe-worker.jar (or worker/target/classes) -> repository root
+    return jar.getParent().getParent().getParent();
+  }
+}

@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+"""Store benchmark driven by `elasticmoe bench rendezvous`.
+
+Runs N client processes, each doing P set+get pairs on its own keys, against
+  grpc:     the ElasticMoE rendezvous Store over gRPC (python3-grpcio), authenticated with
+            the deployment's bearer token on every call;
+  tcpstore: PyTorch's TCPStore (python3-torch), a master in this process.
+Both sides use the same client language, the same keys, value size and pair loop. A get is
+TCPStore's blocking get on both sides (our Get with wait=true). Prints progress on stderr and
+one JSON object per (side, clients) on stdout:
+  {"side", "clients", "pairs", "ops_per_s", "pair_p50_us", "pair_p99_us"}
+where an op is one set or one get (two per pair).
+"""
+import argparse
+import json
+import multiprocessing as mp
+import os
+import socket
+import sys
+import time
+
+
+def percentile(sorted_values, q):
+    if not sorted_values:
+        return float("nan")
+    i = min(len(sorted_values) - 1, max(0, int(round(q * (len(sorted_values) - 1)))))
+    return sorted_values[i]
+
+
+def grpc_client(args, idx, ready, go, out):
+    import grpc  # imported after fork: gRPC must not be initialised in the parent
+    sys.path.insert(0, args.stubs)
+    import rendezvous_pb2 as pb
+    import rendezvous_pb2_grpc as pbg
+
+    channel = grpc.insecure_channel(args.target)
+    stub = pbg.StoreStub(channel)
+    md = (("authorization", "Bearer " + args.token), ("x-elasticmoe-deployment", args.deployment))
+    value = b"v" * args.value_bytes
+
+    def pair(key):
+        stub.Set(pb.SetRequest(key=key, value=value), metadata=md)
+        got = stub.Get(pb.GetRequest(key=key, wait=True, timeout_millis=30000), metadata=md)
+        if len(got.value) != args.value_bytes:
+            raise RuntimeError("grpc get of %s returned %d bytes" % (key, len(got.value)))
+
+    run_pairs(args, idx, pair, ready, go, out)
+    channel.close()
+
+
+def tcpstore_client(args, idx, ready, go, out):
+    from datetime import timedelta
+    from torch.distributed import TCPStore
+
+    store = TCPStore("127.0.0.1", args.tcpstore_port, is_master=False, timeout=timedelta(seconds=60))
+    value = b"v" * args.value_bytes
+
+    def pair(key):
+        store.set(key, value)
+        got = store.get(key)
+        if len(got) != args.value_bytes:
+            raise RuntimeError("tcpstore get of %s returned %d bytes" % (key, len(got)))
+
+    run_pairs(args, idx, pair, ready, go, out)
+
+
+def run_pairs(args, idx, pair, ready, go, out):
+    for i in range(args.warmup):
+        pair("warm/%d/%d/%d" % (args.run, idx, i))
+    ready.release()
+    go.wait()
+    latencies = []
+    t0 = time.perf_counter()
+    for i in range(args.pairs):
+        key = "bench/%d/%d/%d" % (args.run, idx, i)
+        s = time.perf_counter_ns()
+        pair(key)
+        latencies.append(time.perf_counter_ns() - s)
+    t1 = time.perf_counter()
+    out.put((t0, t1, latencies))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run(args, side, clients):
+    ctx = mp.get_context("fork")
+    ready = ctx.Semaphore(0)
+    go = ctx.Event()
+    out = ctx.Queue()
+    target = grpc_client if side == "grpc" else tcpstore_client
+    procs = [ctx.Process(target=target, args=(args, i, ready, go, out)) for i in range(clients)]
+    for p in procs:
+        p.start()
+    for _ in procs:
+        if not ready.acquire(timeout=120):
+            raise RuntimeError("%s: a client did not finish its warm-up within 120 s" % side)
+    go.set()
+    results = [out.get(timeout=600) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+        if p.exitcode != 0:
+            raise RuntimeError("%s: a client process exited with %s" % (side, p.exitcode))
+    start = min(r[0] for r in results)
+    end = max(r[1] for r in results)
+    lat = sorted(x for r in results for x in r[2])
+    return {
+        "side": side,
+        "clients": clients,
+        "pairs": len(lat),
+        "ops_per_s": round(2 * len(lat) / (end - start), 1),
+        "pair_p50_us": round(percentile(lat, 0.50) / 1000.0, 1),
+        "pair_p99_us": round(percentile(lat, 0.99) / 1000.0, 1),
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--target", required=True, help="host:port of the rendezvous gRPC server")
+    ap.add_argument("--token", required=True)
+    ap.add_argument("--deployment", required=True, help="<namespace>/<name>")
+    ap.add_argument("--stubs", required=True, help="directory with rendezvous_pb2*.py")
+    ap.add_argument("--clients", default="1,8,32")
+    ap.add_argument("--pairs", type=int, default=2000, help="set+get pairs per client")
+    ap.add_argument("--warmup", type=int, default=100, help="untimed pairs per client")
+    ap.add_argument("--value-bytes", type=int, default=64)
+    ap.add_argument("--sides", default="grpc,tcpstore")
+    args = ap.parse_args()
+    from torch.distributed import TCPStore
+    from datetime import timedelta
+
+    args.tcpstore_port = free_port()
+    # The TCPStore server lives in this process for the whole run, as a rank-0 master would.
+    master = TCPStore("127.0.0.1", args.tcpstore_port, is_master=True, wait_for_workers=False,
+                      timeout=timedelta(seconds=60))
+    args.run = 0
+    for clients in [int(c) for c in args.clients.split(",")]:
+        for side in args.sides.split(","):
+            args.run += 1
+            print("store: %s with %d clients x %d pairs ..." % (side, clients, args.pairs),
+                  file=sys.stderr, flush=True)
+            print(json.dumps(run(args, side, clients)), flush=True)
+    del master
+
+
+if __name__ == "__main__":
+    main()
