@@ -30,4 +30,10 @@ public class RendezvousSpec {
       "Last-call timeout: an epoch whose planned ranks have not all joined commits after this long if at "
           + "least minAvailableRanks have.")
   public String joinTimeout;
+
+  @JsonPropertyDescription(
+      "A PyTorch-TCPStore-compatible endpoint on this deployment's store; off by default. The TCPStore "
+          + "protocol has no authentication: a NetworkPolicy restricts the endpoint to this deployment's "
+          + "pods.")
+  public TcpStoreSpec tcpStore;
 }
