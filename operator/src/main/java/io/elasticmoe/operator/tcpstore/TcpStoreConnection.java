@@ -302,13 +302,11 @@ final class TcpStoreConnection {
         }
         output.poll();
       }
-      if (output.isEmpty()) {
-        key.interestOps(SelectionKey.OP_READ);
-      } else {
-        if (key.interestOps() != SelectionKey.OP_WRITE) {
-          lastWriteProgressNanos = nowNanos;
-        }
-        key.interestOps(SelectionKey.OP_WRITE);
+      int wanted = output.isEmpty() ? SelectionKey.OP_READ : SelectionKey.OP_WRITE;
+      // Changing interest costs an epoll update at the next select: only do it on a change.
+      if (key.interestOps() != wanted) {
+        lastWriteProgressNanos = nowNanos;
+        key.interestOps(wanted);
       }
     }
   }
