@@ -4,7 +4,7 @@
 # by buildah (vfs storage) from scratch and exported as OCI archives with a content hash.
 #
 #   pause     elasticmoe/pause:dev     static C program: the pod sandbox image
-#   testbox   elasticmoe/testbox:dev   JVM base + busybox + an HTTP echo server (cluster tests)
+#   testbox   elasticmoe/testbox:dev   JVM base + busybox (Debian, dynamic) + an HTTP echo server (cluster tests)
 #   operator  elasticmoe/operator:dev  JVM base + operator/target/quarkus-app/  (skipped if not built)
 #   worker    elasticmoe/worker:dev    JVM base + UCX + worker/target/elasticmoe-worker.jar + lib/ (skipped if not built)
 #
@@ -107,17 +107,17 @@ assemble_pause() {
 }
 
 inputs_testbox() {
-  [[ -x /bin/busybox ]] || { echo "SKIP: /bin/busybox not found (apt-get install -y busybox-static)"; return; }
-  (printf '%s\n' "${BASE_DEBS[@]}" "$JRE_MODULES"; cat "$JDK_HOME/release"; hash_tree "$HERE/src/Echo.java" /bin/busybox) | sha256sum | cut -c1-16
+  (printf '%s\n' "${BASE_DEBS[@]}" busybox "$JRE_MODULES"; cat "$JDK_HOME/release"; hash_tree "$HERE/src/Echo.java") | sha256sum | cut -c1-16
 }
 assemble_testbox() {
   local root="$1" ctr="$2"
-  base_rootfs "$root"
-  mkdir -p "$root/bin" "$root/app"
-  cp /bin/busybox "$root/bin/busybox"
+  # Debian's dynamically linked busybox: the static one crashes resolving names (a static glibc
+  # dlopen()ing the image's NSS modules), e.g. in `wget http://10.0.0.5/`.
+  base_rootfs "$root" busybox
+  mkdir -p "$root/app"
   local applet
-  for applet in sh ls cat echo sleep wget nc ps kill hostname env id ip ping grep head tail date true false mkdir rm; do
-    ln -sf busybox "$root/bin/$applet"
+  for applet in $("$root/bin/busybox" --list 2>/dev/null || echo sh); do
+    [[ -e $root/bin/$applet || -e $root/usr/bin/$applet ]] || ln -s busybox "$root/bin/$applet"
   done
   "$JDK_HOME/bin/javac" --release 21 -d "$root/app" "$HERE/src/Echo.java" || die "javac Echo.java failed"
   bah copy "$ctr" "$root" / >/dev/null

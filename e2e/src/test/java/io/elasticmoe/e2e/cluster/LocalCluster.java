@@ -70,6 +70,10 @@ final class LocalCluster {
   }
 
   static Path repoRoot() {
+    String property = System.getProperty("elasticmoe.repo.root");
+    if (property != null && Files.isRegularFile(Path.of(property, "e2e/cluster/cluster.sh"))) {
+      return Path.of(property).toAbsolutePath().normalize();
+    }
     Path dir = Path.of("").toAbsolutePath();
     for (Path p = dir; p != null; p = p.getParent()) {
       if (Files.isRegularFile(p.resolve("e2e/cluster/cluster.sh"))) {

@@ -19,13 +19,21 @@ import org.junit.jupiter.api.Test;
  *
  * <ol>
  *   <li>A pod whose process ignores SIGTERM (a shell as PID 1), grace period 4 s: after the delete,
- *       the pod object and its container in containerd are gone within 4 s + 10 s margin, and not
- *       before about 4 s (the kubelet waited for the grace period, then killed it).
- *   <li>A pod that exits on SIGTERM (the echo server), default grace period 30 s: gone well within
- *       10 s.
+ *       its container is gone from the node's containerd within 4 s + 6 s margin, and not before
+ *       about 4 s (the kubelet waited for the grace period, then killed it). The pod object is gone
+ *       later (the kubelet's status manager confirms deletions in 10 s batches).
+ *   <li>A pod that exits on SIGTERM (the echo server), default grace period 30 s: its container is
+ *       gone within 6 s, well before the grace period ends.
  * </ol>
  */
 class PodDeletionE2E {
+  /**
+   * The container stops within the grace period; the pod object goes once the kubelet 1.20's status
+   * manager sees the pod's resources reclaimed, in 10 s batches, which on a loaded 2-core machine
+   * was seen to take up to about a minute.
+   */
+  private static final Duration KUBELET_CONFIRMS_DELETION = Duration.ofSeconds(90);
+
   private static KubernetesClient client;
   private static Namespace namespace;
   private static String ns;
@@ -55,10 +63,11 @@ class PodDeletionE2E {
 
     long t0 = System.nanoTime();
     client.pods().inNamespace(ns).withName("stubborn").delete();
-    awaitGone("stubborn", running, Duration.ofSeconds(4 + 10));
+    awaitContainerGone(running, Duration.ofSeconds(4 + 6));
     long elapsedMs = (System.nanoTime() - t0) / 1_000_000;
 
     assertThat(elapsedMs).as("the kubelet waits for the grace period").isGreaterThanOrEqualTo(3_000);
+    awaitPodGone("stubborn", KUBELET_CONFIRMS_DELETION);
   }
 
   @Test
@@ -67,7 +76,8 @@ class PodDeletionE2E {
 
     client.pods().inNamespace(ns).withName("polite").delete();
 
-    awaitGone("polite", running, Duration.ofSeconds(10));
+    awaitContainerGone(running, Duration.ofSeconds(6));
+    awaitPodGone("polite", KUBELET_CONFIRMS_DELETION);
   }
 
   private record Running(String node, String containerId) {}
@@ -91,15 +101,20 @@ class PodDeletionE2E {
     return new Running(node, id);
   }
 
-  private void awaitGone(String name, Running running, Duration within) {
-    await(name + " gone from the API and from " + running.node() + "'s containerd")
+  private static void awaitContainerGone(Running running, Duration within) {
+    await("container " + running.containerId() + " gone from " + running.node() + "'s containerd")
+        .atMost(within.toMillis(), MILLISECONDS)
+        .pollInterval(200, MILLISECONDS)
+        .untilAsserted(
+            () ->
+                assertThat(LocalCluster.containerdContainers(running.node()))
+                    .doesNotContain(running.containerId()));
+  }
+
+  private static void awaitPodGone(String name, Duration within) {
+    await(name + " gone from the API")
         .atMost(within.toMillis(), MILLISECONDS)
         .pollInterval(250, MILLISECONDS)
-        .untilAsserted(
-            () -> {
-              assertThat(client.pods().inNamespace(ns).withName(name).get()).isNull();
-              assertThat(LocalCluster.containerdContainers(running.node()))
-                  .doesNotContain(running.containerId());
-            });
+        .untilAsserted(() -> assertThat(client.pods().inNamespace(ns).withName(name).get()).isNull());
   }
 }

@@ -111,8 +111,9 @@ class PodLifecycleE2E {
       String nodeName = node.getMetadata().getName();
       String client1 = "client-" + nodeName;
       // kube-proxy programs the rules within about a second; the client retries until then.
+      // (No `wget -T`: busybox 1.35 crashes on it.)
       String script =
-          "for i in $(seq 1 30); do wget -q -T 3 -O- http://" + clusterIp + "/from-" + nodeName
+          "for i in $(seq 1 30); do timeout 5 wget -q -O- http://" + clusterIp + "/from-" + nodeName
               + " && exit 0; sleep 1; done; exit 1";
       client
           .pods()
