@@ -48,6 +48,15 @@ final class ReplicaSpreadPlanner {
     if (FailureDomains.countNonZero(domains.liveSlotsPerDomain(phy2log)) < 2) {
       return;
     }
+    // Per slot, its domain and the load of the replica it holds (-1 when dead): the partner search
+    // below reads them for every slot of every confined expert, and swaps keep them current.
+    int[] slotDomain = new int[phy2log.length];
+    double[] slotLoad = new double[phy2log.length];
+    for (int slot = 0; slot < phy2log.length; slot++) {
+      int expert = phy2log[slot];
+      slotDomain[slot] = expert < 0 ? -1 : domains.ofSlot(slot);
+      slotLoad[slot] = expert < 0 ? 0 : load[expert] / logcnt[expert];
+    }
     for (int expert = 0; expert < log2phy.length; expert++) {
       int home = ExpertsAtRiskCheck.soleDomain(log2phy[expert], logcnt[expert], domains);
       if (home < 0) {
@@ -57,19 +66,23 @@ final class ReplicaSpreadPlanner {
       int partnerSlot = -1;
       double bestDelta = Double.POSITIVE_INFINITY;
       for (int slot = 0; slot < phy2log.length; slot++) {
-        int other = phy2log[slot];
-        if (other < 0 || domains.ofSlot(slot) == home) {
+        if (slotDomain[slot] < 0 || slotDomain[slot] == home) {
           continue;
         }
-        double delta = Math.abs(load[other] / logcnt[other] - replicaLoad);
+        double delta = Math.abs(slotLoad[slot] - replicaLoad);
         // The cheap load test first: it rejects most slots before their replicas are looked at.
-        if (delta < bestDelta && canMoveInto(log2phy[other], logcnt[other], slot, home, domains)) {
+        if (delta < bestDelta
+            && canMoveInto(
+                log2phy[phy2log[slot]], logcnt[phy2log[slot]], slot, home, domains)) {
           bestDelta = delta;
           partnerSlot = slot;
         }
       }
       if (partnerSlot >= 0) {
-        swap(phy2log, log2phy, log2phy[expert][logcnt[expert] - 1], partnerSlot);
+        int ownSlot = log2phy[expert][logcnt[expert] - 1];
+        slotLoad[ownSlot] = slotLoad[partnerSlot];
+        slotLoad[partnerSlot] = replicaLoad;
+        swap(phy2log, log2phy, ownSlot, partnerSlot);
       }
     }
   }
