@@ -2,9 +2,18 @@ package io.elasticmoe.worker.cli;
 
 import io.elasticmoe.worker.bench.dataplane.DataplaneBenchConfig;
 import io.elasticmoe.worker.bench.dataplane.DataplaneBenchmark;
+import io.elasticmoe.worker.bench.dataplane.DataplaneKernelsBenchmark;
 import io.elasticmoe.worker.runtime.DispatchLayout;
 import io.elasticmoe.worker.transport.UcxTransport;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.concurrent.Callable;
+import org.openjdk.jmh.results.RunResult;
+import org.openjdk.jmh.runner.Runner;
+import org.openjdk.jmh.runner.RunnerException;
+import org.openjdk.jmh.runner.options.Options;
+import org.openjdk.jmh.runner.options.OptionsBuilder;
+import org.openjdk.jmh.runner.options.TimeValue;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -57,8 +66,14 @@ public final class BenchDataplaneCommand implements Callable<Integer> {
       description = "ucx_perftest iterations; 0 skips the baseline (default: ${DEFAULT-VALUE}).")
   int baselineIterations;
 
+  @Option(names = "--micro", description = "Run the JMH per-token benchmarks (fp8 cast/uncast, combine reduction) instead.")
+  boolean micro;
+
   @Override
   public Integer call() throws Exception {
+    if (micro) {
+      return runMicro();
+    }
     if (!backend.equals("cpu")) {
       throw new CommandLine.ParameterException(spec.commandLine(),
           "--backend is " + backend + "; this benchmark runs the cpu backend (the cuda backend has its own bench)");
@@ -98,6 +113,39 @@ public final class BenchDataplaneCommand implements Callable<Integer> {
         r.dispatchGBps(), r.baselineDispatchGBps());
     row(out, "combine", r.combine().p50Micros(), r.combine().p99Micros(), r.combine().meanMicros(),
         r.combineGBps(), r.baselineCombineGBps());
+    out.flush();
+    return 0;
+  }
+
+  private int runMicro() throws RunnerException {
+    Options options = new OptionsBuilder()
+        .include(DataplaneKernelsBenchmark.class.getName() + "\\.")
+        .param("hidden", Integer.toString(hidden))
+        .param("topk", Integer.toString(topk))
+        .forks(1)
+        .warmupIterations(3)
+        .warmupTime(TimeValue.seconds(1))
+        .measurementIterations(5)
+        .measurementTime(TimeValue.seconds(1))
+        .jvmArgsAppend("--enable-native-access=ALL-UNNAMED")
+        .build();
+    Map<String, Double> score = new LinkedHashMap<>();
+    for (RunResult result : new Runner(options).run()) {
+      String name = result.getParams().getBenchmark();
+      score.put(name.substring(name.lastIndexOf('.') + 1), result.getPrimaryResult().getScore());
+    }
+    var out = spec.commandLine().getOut();
+    out.printf("hidden=%d topk=%d, ns per token (JMH average time)%n", hidden, topk);
+    double copy = score.get("bf16RowCopyBaseline");
+    double read = score.get("oneRowReadBaseline");
+    out.printf("%-22s %10.1f ns  (baseline)%n", "bf16RowCopyBaseline", copy);
+    out.printf("%-22s %10.1f ns  %.1fx the bf16 row copy%n", "fp8Cast", score.get("fp8Cast"), score.get("fp8Cast") / copy);
+    out.printf("%-22s %10.1f ns  %.1fx the bf16 row copy%n", "fp8CastRoundScale", score.get("fp8CastRoundScale"),
+        score.get("fp8CastRoundScale") / copy);
+    out.printf("%-22s %10.1f ns  %.1fx the bf16 row copy%n", "fp8Uncast", score.get("fp8Uncast"), score.get("fp8Uncast") / copy);
+    out.printf("%-22s %10.1f ns  (baseline)%n", "oneRowReadBaseline", read);
+    out.printf("%-22s %10.1f ns  %.1fx one row read (top-%d)%n", "combineReduce", score.get("combineReduce"),
+        score.get("combineReduce") / read, topk);
     out.flush();
     return 0;
   }

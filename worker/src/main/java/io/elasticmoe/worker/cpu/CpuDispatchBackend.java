@@ -1,6 +1,5 @@
 package io.elasticmoe.worker.cpu;
 
-import io.elasticmoe.worker.runtime.Bf16;
 import io.elasticmoe.worker.runtime.DispatchBackend;
 import io.elasticmoe.worker.runtime.DispatchHandle;
 import io.elasticmoe.worker.runtime.DispatchInputCheck;
@@ -389,25 +388,21 @@ public final class CpuDispatchBackend implements DispatchBackend {
     int numLocalExperts = layout.numLocalExperts();
     int numTopk = numTokens == 0 ? 0 : topkIdx.length / numTokens;
     short[] out = new short[numTokens * hidden];
-    float[] accumulator = new float[hidden];
-    short[] row = new short[hidden];
+    CombineReducer reducer = new CombineReducer(hidden);
+    int[] rowStarts = new int[numTopk];
+    float[] weights = new float[numTopk];
     for (int t = 0; t < numTokens; t++) {
-      Arrays.fill(accumulator, 0f);
+      int numRows = 0;
       for (int k = 0; k < numTopk; k++) {
         int expert = topkIdx[t * numTopk + k];
         // Dropped experts contribute nothing and the remaining weights are not renormalised (NIXL-EP).
         if (expert < 0 || !live(expert / numLocalExperts)) {
           continue;
         }
-        float weight = topkWeights[t * numTopk + k];
-        shorts.get((int) layout.combineRecvSlotOffset(b, expert, t) / 2, row, 0, hidden);
-        for (int c = 0; c < hidden; c++) {
-          accumulator[c] += weight * Bf16.toFloat(row[c]);
-        }
+        rowStarts[numRows] = (int) (layout.combineRecvSlotOffset(b, expert, t) / 2);
+        weights[numRows++] = topkWeights[t * numTopk + k];
       }
-      for (int c = 0; c < hidden; c++) {
-        out[t * hidden + c] = Bf16.fromFloat(accumulator[c]);
-      }
+      reducer.reduceToken(shorts, rowStarts, weights, numRows, out, t * hidden);
     }
     return out;
   }

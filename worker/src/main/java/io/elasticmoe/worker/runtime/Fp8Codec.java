@@ -21,6 +21,8 @@ public final class Fp8Codec {
   public static final float FP8_MAX_INV = 1.0f / FP8_MAX;
 
   private static final int MIN_NORMAL_EXPONENT = -6;
+  private static final int FP8_MAX_BITS = Float.floatToRawIntBits(448.0f);
+  private static final int MIN_NORMAL_BITS = Float.floatToRawIntBits(0x1p-6f);
   private static final byte MAX_FINITE_CODE = 0x7E;
   private static final byte NAN_CODE = 0x7F;
   private static final float[] DECODE = buildDecodeTable();
@@ -28,30 +30,23 @@ public final class Fp8Codec {
   private Fp8Codec() {}
 
   public static byte encode(float value) {
-    int sign = Float.floatToRawIntBits(value) >>> 31 << 7;
-    if (Float.isNaN(value)) {
+    int bits = Float.floatToRawIntBits(value);
+    int sign = (bits >>> 24) & 0x80;
+    int magnitude = bits & 0x7FFFFFFF;
+    if (magnitude > 0x7F800000) {
       return (byte) (sign | NAN_CODE);
     }
-    double magnitude = Math.abs((double) value);
-    int code;
-    if (magnitude >= FP8_MAX) {
-      code = MAX_FINITE_CODE;
-    } else if (magnitude < 0x1p-6) {
-      // Subnormals are multiples of 2^-9; rint rounds half to even, and 8 lands on the smallest normal.
-      code = (int) Math.rint(magnitude * 0x1p9);
-    } else {
-      int exponent = Math.getExponent(magnitude);
-      int mantissa = (int) Math.rint((Math.scalb(magnitude, -exponent) - 1.0) * 8.0);
-      if (mantissa == 8) {
-        mantissa = 0;
-        exponent++;
-      }
-      int exponentField = exponent - MIN_NORMAL_EXPONENT + 1;
-      code = exponentField > 15 || (exponentField == 15 && mantissa == 7)
-          ? MAX_FINITE_CODE
-          : (exponentField << 3) | mantissa;
+    if (magnitude >= FP8_MAX_BITS) {
+      return (byte) (sign | MAX_FINITE_CODE);
     }
-    return (byte) (sign | code);
+    if (magnitude >= MIN_NORMAL_BITS) {
+      // Keep 3 of 23 mantissa bits, rounding half to even on the 20 dropped ones; a carry moves into
+      // the exponent as it should. Rebias 127 -> 7. Below 448 the result never exceeds 0x7E.
+      int rounded = magnitude + 0x7FFFF + ((magnitude >>> 20) & 1);
+      return (byte) (sign | ((rounded >>> 20) - (120 << 3)));
+    }
+    // Subnormals are multiples of 2^-9; rint rounds half to even, and 8 lands on the smallest normal.
+    return (byte) (sign | (int) Math.rint(Float.intBitsToFloat(magnitude) * 0x1p9f));
   }
 
   public static float decode(byte code) {
