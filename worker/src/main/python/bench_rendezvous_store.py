@@ -127,6 +127,9 @@ def main():
     ap.add_argument("--pairs", type=int, default=2000, help="set+get pairs per client")
     ap.add_argument("--warmup", type=int, default=100, help="untimed pairs per client")
     ap.add_argument("--value-bytes", type=int, default=64)
+    ap.add_argument("--server-warmup", type=int, default=5000,
+                    help="untimed pairs by one client before anything is timed, so the rendezvous JVM "
+                         "runs JIT-compiled code (a long-lived operator does); 0 to skip")
     ap.add_argument("--sides", default="grpc,tcpstore")
     args = ap.parse_args()
     from torch.distributed import TCPStore
@@ -137,6 +140,13 @@ def main():
     master = TCPStore("127.0.0.1", args.tcpstore_port, is_master=True, wait_for_workers=False,
                       timeout=timedelta(seconds=60))
     args.run = 0
+    if args.server_warmup > 0 and "grpc" in args.sides:
+        print("store: warming the rendezvous server up with %d pairs ..." % args.server_warmup,
+              file=sys.stderr, flush=True)
+        timed_pairs = args.pairs
+        args.pairs = args.server_warmup
+        run(args, "grpc", 1)
+        args.pairs = timed_pairs
     for clients in [int(c) for c in args.clients.split(",")]:
         for side in args.sides.split(","):
             args.run += 1

@@ -58,6 +58,10 @@ public final class BenchRendezvousCommand implements Callable<Integer> {
   @Option(names = "--rounds", defaultValue = "50", description = "Membership rounds (default: ${DEFAULT-VALUE}).")
   int rounds;
 
+  @Option(names = "--warmup-rounds", defaultValue = "20",
+      description = "Untimed membership rounds first (default: ${DEFAULT-VALUE}).")
+  int warmupRounds;
+
   @Option(names = "--python", defaultValue = "/usr/bin/python3", description = "Python interpreter (default: ${DEFAULT-VALUE}).")
   String python;
 
@@ -112,20 +116,24 @@ public final class BenchRendezvousCommand implements Callable<Integer> {
       throw new CommandLine.ParameterException(spec.commandLine(),
           "--pairs is " + pairs + " and --value-bytes " + valueBytes + "; need pairs >= 1 and 0 <= value-bytes <= 1048576 (maxValueBytes)");
     }
-    if (watchers < 2 || rounds < 1) {
+    if (watchers < 2 || rounds < 1 || warmupRounds < 0) {
       throw new CommandLine.ParameterException(spec.commandLine(),
-          "--watchers is " + watchers + " and --rounds " + rounds + "; need watchers >= 2 and rounds >= 1");
+          "--watchers is " + watchers + ", --rounds " + rounds + " and --warmup-rounds " + warmupRounds
+              + "; need watchers >= 2, rounds >= 1 and warmup-rounds >= 0");
     }
   }
 
   private Process startServer(Path app, String token) throws IOException {
     String java = ProcessHandle.current().info().command().orElse("java");
-    String cp = app.resolve("app") + File.separator + "*" + File.pathSeparator + app.resolve("lib/main") + File.separator + "*";
+    String cp = String.join(File.pathSeparator, app.resolve("app") + File.separator + "*",
+        app.resolve("lib/main") + File.separator + "*", app.resolve("lib/boot") + File.separator + "*");
     ProcessBuilder pb = new ProcessBuilder(java, "-cp", cp,
         "io.elasticmoe.operator.rendezvous.StandaloneRendezvousServer", DEPLOYMENT, token, Integer.toString(watchers),
         // Long heartbeats: the bench's watchers do not beat, and must not be suspected mid-run.
         "600000");
-    pb.redirectError(ProcessBuilder.Redirect.INHERIT);
+    Path log = Files.createTempFile("elasticmoe-rendezvous-server", ".log");
+    System.out.println("rendezvous: server log " + log);
+    pb.redirectError(log.toFile());
     return pb.start();
   }
 
@@ -173,7 +181,7 @@ public final class BenchRendezvousCommand implements Callable<Integer> {
   private void membershipBench(String target, String token) throws InterruptedException {
     long[] latencies;
     try (ProgressBar bar = new ProgressBar("membership rounds", rounds)) {
-      latencies = new MembershipCommitBench(target, token, DEPLOYMENT, watchers).run(rounds, bar::stepTo);
+      latencies = new MembershipCommitBench(target, token, DEPLOYMENT, watchers).run(warmupRounds, rounds, bar::stepTo);
     }
     System.out.println();
     System.out.printf("Membership: last planned Join -> new epoch received by all %d watchers, %d rounds%n", watchers, rounds);
