@@ -1,16 +1,20 @@
 package io.elasticmoe.worker.cli;
 
+import io.elasticmoe.api.rendezvous.v1alpha1.Assignment;
+import io.elasticmoe.api.rendezvous.v1alpha1.Directive;
 import io.elasticmoe.placement.ExpertPlacement;
 import io.elasticmoe.placement.ExpertPlacementPlanner;
 import io.elasticmoe.placement.PlacementRequest;
 import io.elasticmoe.worker.cpu.CpuDispatchBackend;
 import io.elasticmoe.worker.moe.LoadDriver;
 import io.elasticmoe.worker.moe.MoeLayer;
+import io.elasticmoe.worker.moe.PlacementDecoder;
 import io.elasticmoe.worker.moe.TopkRouter;
 import io.elasticmoe.worker.runtime.DispatchLayout;
 import io.elasticmoe.worker.runtime.PeerTimeoutException;
 import io.elasticmoe.worker.runtime.RankRuntime;
 import io.elasticmoe.worker.runtime.WorldView;
+import io.elasticmoe.worker.rendezvous.RendezvousClient;
 import io.elasticmoe.worker.store.DirectoryKeyValueStore;
 import io.elasticmoe.worker.transport.UcxTransport;
 import java.io.PrintWriter;
@@ -28,8 +32,8 @@ import picocli.CommandLine.Option;
 /**
  * {@code elasticmoe run}: what one rank executes. It builds the CPU data plane and the synthetic MoE
  * layer, joins its world and drives load, printing per-interval latency, per-slot load and every peer
- * it masked. This version runs a static world on one host through a shared store directory
- * ({@code --store-dir}); following the rendezvous Watch stream plugs into the same {@link RankRuntime}.
+ * it masked. With {@code --store-dir} it runs a static world on one host; otherwise it joins the
+ * rendezvous and follows the Watch stream through {@link RankRuntime}.
  */
 @Command(
     name = "run",
@@ -42,13 +46,15 @@ public final class RunCommand implements Callable<Integer> {
 
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
-  @Option(names = "--rank", required = true, description = "This rank.")
+  @Option(names = "--rank", defaultValue = "-1", description = "This rank (static mode; from EMD_RANK otherwise).")
   int rank;
 
-  @Option(names = "--world", required = true, split = ",", description = "Active ranks, e.g. 0,1,2,3.")
+  @Option(names = "--world", split = ",", description = "Active ranks, e.g. 0,1,2,3 (static mode).")
   int[] world;
 
-  @Option(names = "--store-dir", required = true, description = "Directory shared by the ranks for metadata exchange.")
+  @Option(names = "--store-dir", description = {
+      "Static mode: directory shared by the ranks of --world on this host.",
+      "Without it the rank follows the rendezvous (EMD_RENDEZVOUS, EMD_RANK, EMD_TOKEN, ... as set on rank pods)."})
   Path storeDir;
 
   @Option(names = "--max-ranks", defaultValue = "4", description = "Buffer capacity in ranks (default: ${DEFAULT-VALUE}).")
@@ -75,7 +81,8 @@ public final class RunCommand implements Callable<Integer> {
   @Option(names = "--dispatch-dtype", defaultValue = "fp8", description = "fp8 or bf16 (default: ${DEFAULT-VALUE}).")
   String dispatchDtype;
 
-  @Option(names = "--steps", defaultValue = "100", description = "Steps to run (default: ${DEFAULT-VALUE}).")
+  @Option(names = "--steps", defaultValue = "0",
+      description = "Steps to run; 0 = until the rendezvous says EXIT or DRAIN (static mode: 100).")
   int steps;
 
   @Option(names = "--report-every", defaultValue = "20", description = "Steps between reports (default: ${DEFAULT-VALUE}).")
@@ -92,7 +99,14 @@ public final class RunCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
-    validate();
+    validateModel();
+    if (storeDir == null) {
+      return runWithRendezvous(spec.commandLine().getOut());
+    }
+    validateStatic();
+    if (steps == 0) {
+      steps = 100;
+    }
     PrintWriter out = spec.commandLine().getOut();
     Files.createDirectories(storeDir);
     DispatchLayout layout = DispatchLayout.of(maxRanks, slotsPerRank, tokens, hidden);
@@ -109,21 +123,12 @@ public final class RunCommand implements Callable<Integer> {
       LoadDriver driver = new LoadDriver(layer, rank, tokens, hidden, seed);
       List<Long> window = new ArrayList<>();
       for (int s = 0; s < steps; s++) {
-        LoadDriver.Step step = driver.step();
-        if (!step.finite()) {
-          throw new IllegalStateException("rank " + rank + " step " + step.index() + " produced a non-finite output");
-        }
-        window.add(step.nanos());
+        window.add(step(driver));
         for (PeerTimeoutException timeout : backend.takePeerTimeouts()) {
           out.printf("rank=%d epoch=%d masked rank %d after %d ms%n", rank, timeout.epoch(), timeout.rank(), timeout.waitedMillis());
         }
         if (window.size() == reportEvery || s == steps - 1) {
-          long[] sorted = window.stream().mapToLong(Long::longValue).sorted().toArray();
-          out.printf("rank=%d epoch=%d steps=%d p50=%.1fms max=%.1fms slot-load=%s mask=%s%n", rank, runtime.epoch(), s + 1,
-              sorted[sorted.length / 2] / 1e6, sorted[sorted.length - 1] / 1e6, Arrays.toString(layer.takeLocalLoad()),
-              Arrays.toString(backend.queryMask()));
-          out.flush();
-          window.clear();
+          report(out, runtime, s + 1, window, layer.takeLocalLoad(), backend.queryMask());
         }
       }
     }
@@ -138,7 +143,108 @@ public final class RunCommand implements Callable<Integer> {
         new PlacementRequest(load, maxRanks * slotsPerRank, 1, 1, maxRanks, active, List.of()));
   }
 
-  private void validate() {
+  /**
+   * Rendezvous mode: the first RUN assignment fixes maxRanks and the placement fixes slots per rank;
+   * every newer epoch goes through {@link RankRuntime} at a step boundary. Peers masked on timeout are
+   * reported (ReportPeerFailure), and per-slot load goes to the placement service every report interval.
+   * Ranks switch epochs where each one notices the new assignment, so a peer that is one step ahead can
+   * time out once and be reported; the operator confirms suspicions against pod state.
+   */
+  private int runWithRendezvous(PrintWriter out) throws Exception {
+    try (RendezvousClient client = RendezvousClient.fromEnv()) {
+      rank = client.identity().rank();
+      client.start();
+      Assignment first = client.awaitAssignment(
+          a -> a.getDirective() == Directive.RUN || a.getDirective() == Directive.EXIT, Duration.ofMinutes(10));
+      if (first.getDirective() == Directive.EXIT) {
+        out.printf("rank=%d epoch=%d told to EXIT before running%n", rank, first.getEpoch());
+        return 0;
+      }
+      var placementMessage = client.placement();
+      ExpertPlacement placement = PlacementDecoder.decode(placementMessage);
+      long placementVersion = placementMessage.getVersion();
+      DispatchLayout layout = DispatchLayout.of(first.getMaxRanks(), placementMessage.getSlotsPerRank(), tokens, hidden);
+      try (CpuDispatchBackend backend = new CpuDispatchBackend(
+          layout, rank, client.store(), Duration.ofMillis(timeoutMillis), Duration.ofMinutes(5), transports)) {
+        RankRuntime runtime = new RankRuntime(backend);
+        TopkRouter router = new TopkRouter(hidden, placementMessage.getNumLogicalExperts(), topk, seed);
+        MoeLayer layer = new MoeLayer(backend, router, intermediate, seed, dispatchDtype.equals("fp8"), placement, 0);
+        LoadDriver driver = new LoadDriver(layer, rank, tokens, hidden, seed);
+        List<Long> window = new ArrayList<>();
+        for (long done = 0; steps == 0 || done < steps; ) {
+          Assignment assignment = client.assignment().orElseThrow();
+          if (assignment.getEpoch() > runtime.epoch()) {
+            runtime.apply(new WorldView(assignment.getEpoch(),
+                assignment.getActiveRanksList().stream().mapToInt(Integer::intValue).toArray(),
+                WorldView.Directive.valueOf(assignment.getDirective().name())));
+            out.printf("rank=%d epoch=%d %s world=%s%n", rank, runtime.epoch(), assignment.getDirective(),
+                Arrays.toString(runtime.world()));
+            out.flush();
+            if (assignment.getDirective() == Directive.EXIT) {
+              return 0;
+            }
+            if (assignment.getDirective() == Directive.DRAIN) {
+              client.leave("drained");
+              return 0;
+            }
+            if (assignment.getPlacementVersion() != placementVersion) {
+              placementMessage = client.placement();
+              placementVersion = placementMessage.getVersion();
+              layer.updatePlacement(PlacementDecoder.decode(placementMessage), 0);
+            }
+          }
+          if (runtime.state() != RankRuntime.State.RUNNING) {
+            long waitingFor = runtime.epoch();
+            client.awaitAssignment(a -> a.getEpoch() > waitingFor, Duration.ofMinutes(10));
+            continue;
+          }
+          window.add(step(driver));
+          done++;
+          for (PeerTimeoutException timeout : backend.takePeerTimeouts()) {
+            out.printf("rank=%d epoch=%d masked rank %d after %d ms%n", rank, timeout.epoch(), timeout.rank(), timeout.waitedMillis());
+            client.reportPeerFailure(timeout.rank(), Duration.ofMillis(timeout.waitedMillis()));
+          }
+          if (window.size() == reportEvery) {
+            long[] load = layer.takeLocalLoad();
+            client.reportLoad(placementVersion, load);
+            report(out, runtime, done, window, load, backend.queryMask());
+          }
+        }
+      }
+    }
+    return 0;
+  }
+
+  private long step(LoadDriver driver) {
+    LoadDriver.Step step = driver.step();
+    if (!step.finite()) {
+      throw new IllegalStateException("rank " + rank + " step " + step.index() + " produced a non-finite output");
+    }
+    return step.nanos();
+  }
+
+  private void report(PrintWriter out, RankRuntime runtime, long done, List<Long> window, long[] load, int[] mask) {
+    long[] sorted = window.stream().mapToLong(Long::longValue).sorted().toArray();
+    out.printf("rank=%d epoch=%d steps=%d p50=%.1fms max=%.1fms slot-load=%s mask=%s%n", rank, runtime.epoch(), done,
+        sorted[sorted.length / 2] / 1e6, sorted[sorted.length - 1] / 1e6, Arrays.toString(load), Arrays.toString(mask));
+    out.flush();
+    window.clear();
+  }
+
+  private void validateModel() {
+    if (!dispatchDtype.equals("fp8") && !dispatchDtype.equals("bf16")) {
+      throw new CommandLine.ParameterException(spec.commandLine(), "--dispatch-dtype is " + dispatchDtype + "; use fp8 or bf16");
+    }
+    if (steps < 0 || reportEvery < 1) {
+      throw new CommandLine.ParameterException(spec.commandLine(),
+          "--steps is " + steps + " and --report-every " + reportEvery + "; steps must be at least 0, the interval at least 1");
+    }
+  }
+
+  private void validateStatic() {
+    if (world == null) {
+      throw new CommandLine.ParameterException(spec.commandLine(), "--world is required with --store-dir");
+    }
     if (rank < 0 || rank >= maxRanks) {
       throw new CommandLine.ParameterException(spec.commandLine(),
           "--rank is " + rank + "; it must be in 0.." + (maxRanks - 1) + " (--max-ranks " + maxRanks + ")");
@@ -156,13 +262,6 @@ public final class RunCommand implements Callable<Integer> {
     if ((long) world.length * slotsPerRank < logicalExperts) {
       throw new CommandLine.ParameterException(spec.commandLine(), "--logical-experts is " + logicalExperts + "; "
           + world.length + " ranks × " + slotsPerRank + " slots hold at most " + (world.length * slotsPerRank));
-    }
-    if (!dispatchDtype.equals("fp8") && !dispatchDtype.equals("bf16")) {
-      throw new CommandLine.ParameterException(spec.commandLine(), "--dispatch-dtype is " + dispatchDtype + "; use fp8 or bf16");
-    }
-    if (steps < 1 || reportEvery < 1) {
-      throw new CommandLine.ParameterException(spec.commandLine(),
-          "--steps is " + steps + " and --report-every " + reportEvery + "; both must be at least 1");
     }
   }
 }
