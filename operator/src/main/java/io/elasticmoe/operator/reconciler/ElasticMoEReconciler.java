@@ -7,6 +7,17 @@ import io.elasticmoe.operator.credentials.CredentialSecretManager;
 import io.elasticmoe.operator.events.EventRecorder;
 import io.elasticmoe.operator.model.DeploymentLabels;
 import io.elasticmoe.operator.model.RankPodTemplate;
+import io.elasticmoe.operator.model.RendezvousPlan;
+import io.elasticmoe.operator.nodes.NodeFailureDomains;
+import io.elasticmoe.operator.rendezvous.RendezvousRegistry;
+import io.elasticmoe.operator.rendezvous.core.DeploymentKey;
+import io.elasticmoe.operator.rendezvous.core.PodCondition;
+import io.javaoperatorsdk.operator.api.reconciler.Cleaner;
+import io.javaoperatorsdk.operator.api.reconciler.DeleteControl;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.HexFormat;
 import io.elasticmoe.operator.model.RendezvousCredential;
 import io.elasticmoe.operator.model.ScalePlan;
 import io.elasticmoe.operator.model.ScalePlanner;
@@ -35,7 +46,7 @@ import org.jboss.logging.Logger;
  * {@link #reconcile} is the order of the work; each step is one method.
  */
 @ControllerConfiguration(name = "elasticmoedeployment")
-public class ElasticMoEReconciler implements Reconciler<ElasticMoEDeployment> {
+public class ElasticMoEReconciler implements Reconciler<ElasticMoEDeployment>, Cleaner<ElasticMoEDeployment> {
   private static final Logger LOG = Logger.getLogger(ElasticMoEReconciler.class);
   private static final Duration RENDEZVOUS_RETRY = Duration.ofSeconds(5);
 
@@ -44,18 +55,24 @@ public class ElasticMoEReconciler implements Reconciler<ElasticMoEDeployment> {
   private final CredentialSecretManager credentials;
   private final RankPodManager rankPods;
   private final RendezvousEndpoint rendezvous;
+  private final RendezvousRegistry registry;
+  private final NodeFailureDomains failureDomains;
 
   public ElasticMoEReconciler(
       EventRecorder events,
       Clock clock,
       CredentialSecretManager credentials,
       RankPodManager rankPods,
-      RendezvousEndpoint rendezvous) {
+      RendezvousEndpoint rendezvous,
+      RendezvousRegistry registry,
+      NodeFailureDomains failureDomains) {
     this.events = events;
     this.clock = clock;
     this.credentials = credentials;
     this.rankPods = rankPods;
     this.rendezvous = rendezvous;
+    this.registry = registry;
+    this.failureDomains = failureDomains;
   }
 
   @Override
@@ -82,10 +99,13 @@ public class ElasticMoEReconciler implements Reconciler<ElasticMoEDeployment> {
       return reportStatus(emd, StatusBuilder.rendezvousUnavailable(emd, message, clock.instant()))
           .rescheduleAfter(RENDEZVOUS_RETRY);
     }
-    credentials.ensureToken(emd);
+    String token = credentials.ensureToken(emd);
     Map<Integer, Pod> podsByRank = rankPodsByRank(context);
     ScalePlan plan = ScalePlanner.plan(emd.getSpec(), podsByRank.keySet());
     warnIfScaleBlocked(emd, plan);
+    // The rendezvous learns the plan before pods change, so a leaving rank is drained, not lost.
+    planRendezvous(emd, plan, token, podsByRank);
+    reportPodStatesToRendezvous(emd, podsByRank);
     createMissingRankPods(emd, plan, rendezvousAddress.get());
     removeSurplusRankPods(emd, plan, podsByRank);
     return reportStatus(emd, observedStatus(emd, plan, podsByRank));
@@ -109,6 +129,56 @@ public class ElasticMoEReconciler implements Reconciler<ElasticMoEDeployment> {
       }
     }
     return byRank;
+  }
+
+  private void planRendezvous(ElasticMoEDeployment emd, ScalePlan plan, String token, Map<Integer, Pod> podsByRank) {
+    String spreadKey = emd.getSpec().placement == null || emd.getSpec().placement.spreadKey == null
+        ? "kubernetes.io/hostname" : emd.getSpec().placement.spreadKey;
+    Map<Integer, String> nodeByRank = new TreeMap<>();
+    podsByRank.forEach((rank, pod) -> {
+      if (pod.getSpec().getNodeName() != null) {
+        nodeByRank.put(rank, pod.getSpec().getNodeName());
+      }
+    });
+    Map<String, String> domainByNode = failureDomains.domains(nodeByRank.values(), spreadKey);
+    Map<Integer, String> domainByRank = new TreeMap<>();
+    nodeByRank.forEach((rank, node) -> domainByRank.put(rank, domainByNode.get(node)));
+    registry.upsert(key(emd), RendezvousPlan.fromSpec(emd.getSpec(), plan, sha256(token), domainByRank));
+  }
+
+  /** Pod state confirms or clears a rank the rendezvous suspects from missed heartbeats. */
+  private void reportPodStatesToRendezvous(ElasticMoEDeployment emd, Map<Integer, Pod> podsByRank) {
+    DeploymentKey key = key(emd);
+    Map<Integer, String> uidByRank = new TreeMap<>();
+    podsByRank.forEach((rank, pod) -> {
+      uidByRank.put(rank, pod.getMetadata().getUid());
+      registry.onPodState(key, rank, pod.getMetadata().getUid(),
+          RankPodManager.isReady(pod) ? PodCondition.READY : PodCondition.NOT_READY);
+    });
+    registry.committed(key).ifPresent(committed -> committed.members().forEach((rank, member) -> {
+      if (!member.podUid().equals(uidByRank.get(rank))) {
+        registry.onPodState(key, rank, member.podUid(), PodCondition.GONE);
+      }
+    }));
+  }
+
+  @Override
+  public DeleteControl cleanup(ElasticMoEDeployment emd, Context<ElasticMoEDeployment> context) {
+    // Pods and the Secret go with their owner (garbage collection); the rendezvous state is ours.
+    registry.remove(key(emd));
+    return DeleteControl.defaultDelete();
+  }
+
+  private static DeploymentKey key(ElasticMoEDeployment emd) {
+    return new DeploymentKey(emd.getMetadata().getNamespace(), emd.getMetadata().getName());
+  }
+
+  private static String sha256(String token) {
+    try {
+      return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(token.getBytes(StandardCharsets.UTF_8)));
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException("every JVM has SHA-256", e);
+    }
   }
 
   private void warnIfScaleBlocked(ElasticMoEDeployment emd, ScalePlan plan) {
