@@ -16,6 +16,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
 import org.openjdk.jmh.results.RunResult;
 import org.openjdk.jmh.runner.Runner;
 import org.openjdk.jmh.runner.RunnerException;
@@ -44,6 +45,18 @@ public final class BenchEplbCommand implements Callable<Integer> {
    * DESIGN §8: the reference on PyTorch 1.13 (CPU) at the default shape on the 2-core dev machine.
    */
   private static final double ANCHOR_MILLIS = 220;
+
+  /** Benchmark methods of {@link EplbBenchmark} and their row names; N is the dead-rank count. */
+  private static final Map<String, String> VARIANTS = new LinkedHashMap<>();
+
+  static {
+    VARIANTS.put("referencePort", "Java exact port (DeepSeekEplb)");
+    VARIANTS.put("plannerAllAlive", "planner, all alive, spread by node");
+    VARIANTS.put("plannerSomeDead", "planner, N ranks dead, spread by node");
+  }
+
+  /** Calls made before the CPU-time samples, at least. */
+  private static final int CPU_WARMUP_CALLS = 2000;
 
   /** Calls timed for the CPU-time comparison. */
   private static final int CPU_SAMPLES = 200;
@@ -141,7 +154,7 @@ public final class BenchEplbCommand implements Callable<Integer> {
   int referenceIterations;
 
   @Override
-  public Integer call() throws IOException, InterruptedException, RunnerException {
+  public Integer call() throws IOException, InterruptedException {
     PrintWriter out = spec.commandLine().getOut();
     PrintWriter err = spec.commandLine().getErr();
     EplbWorkload workload =
@@ -177,10 +190,17 @@ public final class BenchEplbCommand implements Callable<Integer> {
         return 1;
       }
     }
-    Map<String, double[]> scores = runJmh();
-    out.println("measuring the exact port's CPU time per call in this JVM ...");
+    Map<String, double[]> scores;
+    try {
+      scores = runJmh();
+    } catch (RunnerException e) {
+      // JMH holds a machine-wide lock (/tmp/jmh.lock) so that two benchmarks never share the CPU.
+      err.println("bench eplb: JMH failed: " + e.getMessage());
+      return 1;
+    }
+    out.println("measuring CPU time per call in this JVM ...");
     out.flush();
-    double portCpuMillis = portCpuMillis(workload);
+    Map<String, Double> cpuMillis = cpuMillisPerCall();
     if (referenceEplb != null) {
       after = runReference("after", workload, out, err);
       if (after == null) {
@@ -190,48 +210,58 @@ public final class BenchEplbCommand implements Callable<Integer> {
 
     out.println();
     out.println("bench eplb: " + shape);
-    double baseline;
+    boolean anchorShape =
+        layers == 61
+            && numLogical == 256
+            && numReplicas == 288
+            && numGroups == 8
+            && numNodes == 4
+            && numGpus == 32;
+    double wallBaseline = anchorShape ? ANCHOR_MILLIS : Double.NaN;
+    double cpuBaseline = Double.NaN;
+    String baselineNote =
+        anchorShape
+            ? "DESIGN §8 anchor, not measured in this run; pass --reference-eplb"
+            : "no anchor for this shape; pass --reference-eplb";
     if (before != null) {
-      baseline = median(concat(before.timesMillis(), after.timesMillis()));
-      out.printf(
-          "  %-44s %9.2f ms/op wall, median of %d calls (%.2f before JMH, %.2f after);"
-              + " torch %s, %d threads%n",
-          "DeepSeek eplb.py (reference, measured now)",
-          baseline,
-          before.timesMillis().size() + after.timesMillis().size(),
-          median(before.timesMillis()),
-          median(after.timesMillis()),
-          before.torchVersion(),
-          before.threads());
-    } else {
-      baseline = ANCHOR_MILLIS;
-      out.printf(
-          "  %-44s %9.2f ms/op (DESIGN §8 anchor, not measured in this run; pass"
-              + " --reference-eplb)%n",
-          "DeepSeek eplb.py (reference)", ANCHOR_MILLIS);
+      wallBaseline = median(concat(before.timesMillis(), after.timesMillis()));
+      cpuBaseline = median(concat(before.cpuTimesMillis(), after.cpuTimesMillis()));
+      baselineNote =
+          String.format(
+              "median of %d calls, wall %.1f before JMH and %.1f after; torch %s, %d threads",
+              before.timesMillis().size() + after.timesMillis().size(),
+              median(before.timesMillis()),
+              median(after.timesMillis()),
+              before.torchVersion(),
+              before.threads());
     }
-    printRow(out, "Java exact port (DeepSeekEplb)", scores.get("referencePort"), baseline);
-    printRow(out, "planner, all alive, spread by node", scores.get("plannerAllAlive"), baseline);
-    printRow(
-        out,
-        "planner, " + deadRanks + " ranks dead, spread by node",
-        scores.get("plannerSomeDead"),
-        baseline);
-    if (before != null) {
-      double referenceCpu = median(concat(before.cpuTimesMillis(), after.cpuTimesMillis()));
+    out.printf(
+        "  %-40s %22s %8s %13s %8s%n", "", "wall ms/op (JMH)", "vs ref", "CPU ms/call", "vs ref");
+    out.printf(
+        "  %-40s %22s %8s %13s %8s   (%s)%n",
+        "DeepSeek eplb.py (reference)",
+        orDash("%.2f", wallBaseline),
+        "",
+        orDash("%.2f", cpuBaseline),
+        "",
+        baselineNote);
+    for (Map.Entry<String, String> variant : VARIANTS.entrySet()) {
+      double[] wall = scores.get(variant.getKey());
+      double cpu = cpuMillis.get(variant.getKey());
       out.printf(
-          "  CPU time per call (immune to other load on the machine): reference %.2f ms, exact"
-              + " port %.3f ms: %.1fx%n",
-          referenceCpu, portCpuMillis, referenceCpu / portCpuMillis);
-    } else {
-      out.printf("  CPU time per call of the exact port: %.3f ms%n", portCpuMillis);
+          "  %-40s %12.3f +- %7.3f %8s %13.3f %8s%n",
+          variant.getValue().replace("N", Integer.toString(deadRanks)),
+          wall[0],
+          Double.isNaN(wall[1]) ? 0 : wall[1],
+          orDash("%.1fx", wallBaseline / wall[0]),
+          cpu,
+          orDash("%.1fx", cpuBaseline / cpu));
     }
-    double port = scores.get("referencePort")[0];
     out.printf(
         "  target <= %.0f ms for the exact port: %s (wall), %s (CPU)%n",
         TARGET_MILLIS,
-        port <= TARGET_MILLIS ? "met" : "MISSED",
-        portCpuMillis <= TARGET_MILLIS ? "met" : "MISSED");
+        scores.get("referencePort")[0] <= TARGET_MILLIS ? "met" : "MISSED",
+        cpuMillis.get("referencePort") <= TARGET_MILLIS ? "met" : "MISSED");
     if (before != null) {
       boolean same =
           Arrays.deepEquals(before.phy2log(), ours.phy2log())
@@ -251,22 +281,49 @@ public final class BenchEplbCommand implements Callable<Integer> {
   }
 
   /**
-   * Median CPU time of this thread per call, after a warm-up long enough for the JIT; on a shared
-   * machine this is what the call costs, whatever else runs.
+   * Median CPU time of this thread per call of each benchmark method, after a warm-up long enough
+   * for the JIT: on a shared machine this is what a call costs, whatever else runs there.
    */
-  private double portCpuMillis(EplbWorkload workload) {
+  private Map<String, Double> cpuMillisPerCall() {
+    EplbBenchmark benchmark = new EplbBenchmark();
+    benchmark.layers = layers;
+    benchmark.numLogical = numLogical;
+    benchmark.numReplicas = numReplicas;
+    benchmark.numGroups = numGroups;
+    benchmark.numNodes = numNodes;
+    benchmark.numGpus = numGpus;
+    benchmark.seed = seed;
+    benchmark.deadRanks = deadRanks;
+    benchmark.setUp();
+    Map<String, Supplier<ExpertPlacement>> calls =
+        Map.of(
+            "referencePort", benchmark::referencePort,
+            "plannerAllAlive", benchmark::plannerAllAlive,
+            "plannerSomeDead", benchmark::plannerSomeDead);
     ThreadMXBean threads = ManagementFactory.getThreadMXBean();
-    long warmupEnd = System.nanoTime() + TimeUnit.SECONDS.toNanos(warmupIterations);
-    while (System.nanoTime() < warmupEnd) {
-      portOnce(workload);
+    Map<String, Double> cpuMillis = new LinkedHashMap<>();
+    for (String variant : VARIANTS.keySet()) {
+      Supplier<ExpertPlacement> call = calls.get(variant);
+      // Both a time and a call count: on a loaded machine the JIT's threads get little CPU, and a
+      // time-only warm-up measured a half-compiled planner at several times its cost.
+      long warmupEnd =
+          System.nanoTime() + TimeUnit.SECONDS.toNanos((long) warmupIterations * iterationSeconds);
+      for (int i = 0; i < CPU_WARMUP_CALLS || System.nanoTime() < warmupEnd; i++) {
+        call.get();
+      }
+      List<Double> samples = new ArrayList<>();
+      for (int i = 0; i < CPU_SAMPLES; i++) {
+        long start = threads.getCurrentThreadCpuTime();
+        call.get();
+        samples.add((threads.getCurrentThreadCpuTime() - start) / 1e6);
+      }
+      cpuMillis.put(variant, median(samples));
     }
-    List<Double> cpuMillis = new ArrayList<>();
-    for (int i = 0; i < CPU_SAMPLES; i++) {
-      long start = threads.getCurrentThreadCpuTime();
-      portOnce(workload);
-      cpuMillis.add((threads.getCurrentThreadCpuTime() - start) / 1e6);
-    }
-    return median(cpuMillis);
+    return cpuMillis;
+  }
+
+  private static String orDash(String format, double value) {
+    return Double.isNaN(value) ? "-" : String.format(format, value);
   }
 
   private static List<Double> concat(List<Double> first, List<Double> second) {
@@ -328,13 +385,6 @@ public final class BenchEplbCommand implements Callable<Integer> {
           });
     }
     return scores;
-  }
-
-  private static void printRow(PrintWriter out, String name, double[] score, double baseline) {
-    double error = Double.isNaN(score[1]) ? 0 : score[1];
-    out.printf(
-        "  %-44s %9.3f ms/op +- %.3f   %6.1fx faster%n",
-        name, score[0], error, baseline / score[0]);
   }
 
   private static void deleteScratch(Path scratch) throws IOException {
