@@ -89,6 +89,7 @@ start_daemon() {
 stop_daemon() { # $1 = name, $2 = seconds to wait before SIGKILL
   local name="$1" wait_s="${2:-15}" pid
   pid="$(pid_of "$name")" || { rm -f "$PIDS/$name.pid"; return 0; }
+  log "stopping $name (pid $pid)"
   kill -TERM "$pid" 2>/dev/null || true
   local i
   for ((i = 0; i < wait_s * 5; i++)); do
@@ -293,7 +294,10 @@ start_controllers() {
   fi
   wait_for kube-controller-manager 60 cm_healthy || die "kube-controller-manager not healthy; see $LOGS/kube-controller-manager.log"
   wait_for kube-scheduler 60 sched_healthy || die "kube-scheduler not healthy; see $LOGS/kube-scheduler.log"
-  wait_for kube-proxy 60 proxy_healthy || die "kube-proxy not healthy; see $LOGS/kube-proxy.log"
+}
+
+wait_proxy() { # kube-proxy reports healthy after its first full sync, which takes a while: checked last
+  wait_for kube-proxy 90 proxy_healthy || die "kube-proxy not healthy; see $LOGS/kube-proxy.log"
 }
 
 # ---- nodes ---------------------------------------------------------------------------------------
@@ -398,7 +402,10 @@ start_containerd() { # $1 = index
   local i="$1" d
   d="$(node_dir "$i")"
   alive "containerd-$i" && return 0
-  mkdir -p /var/log/pods
+  if [[ ! -d /var/log/pods ]]; then
+    mkdir -p /var/log/pods
+    touch "$STATE/created-var-log-pods"
+  fi
   log "starting containerd of $(node_name "$i") (socket $(node_sock "$i"))"
   # A private mount namespace per node: kubelet 1.20 hard-codes /var/log/pods and removes the log
   # folders of pods it does not know, so each node gets its own folder bound there. Its kubelet joins
@@ -453,29 +460,39 @@ node_has_image() { # $1 = index, $2 = ref (no `| grep -q`: with pipefail, SIGPIP
   grep -qxF "$2" <<<"$refs"
 }
 
-load_images() { # build (cached by content hash) then import changed images into every node
+load_images() { # build (cached by content hash) then import changed images into every node, nodes in parallel
   local names=("$@")
   local lines
   lines="$("$IMAGES_DIR/build.sh" "${names[@]}")" || die "image build failed"
   [[ -n $lines ]] || { warn "no images were built"; return 0; }
-  local name ref archive hash i
+  local i pids=() failed=0
+  for ((i = 1; i <= NODES; i++)); do
+    if ! containerd_healthy "$i"; then
+      warn "containerd of $(node_name "$i") is down: images not loaded there"
+      continue
+    fi
+    import_into_node "$i" "$lines" &
+    pids+=($!)
+  done
+  local pid
+  for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+  ((failed == 0)) || die "loading images into the nodes failed (see the errors above)"
+}
+
+import_into_node() { # $1 = index, $2 = build.sh output lines "NAME REF ARCHIVE HASH"
+  local i="$1" name ref archive hash mark
   while read -r name ref archive hash; do
-    for ((i = 1; i <= NODES; i++)); do
-      containerd_healthy "$i" || { warn "containerd of $(node_name "$i") is down: $name not loaded there"; continue; }
-      local mark
-      mark="$(node_dir "$i")/images/$name.hash"
-      if [[ -f $mark && "$(cat "$mark")" == "$hash" ]] && node_has_image "$i" "$ref"; then
-        continue
-      fi
-      log "importing $ref into $(node_name "$i")"
-      "${CTR[@]}" --address "$(node_sock "$i")" -n k8s.io images import --all-platforms "$archive" >/dev/null \
-        || die "ctr images import $archive into $(node_name "$i") failed"
-      node_has_image "$i" "$ref" \
-        || die "after import, $(node_name "$i") has no image $ref (archive $archive)"
-      mkdir -p "$(dirname "$mark")"
-      echo "$hash" >"$mark"
-    done
-  done <<<"$lines"
+    mark="$(node_dir "$i")/images/$name.hash"
+    if [[ -f $mark && "$(cat "$mark")" == "$hash" ]] && node_has_image "$i" "$ref"; then
+      continue
+    fi
+    log "importing $ref into $(node_name "$i")"
+    "${CTR[@]}" --address "$(node_sock "$i")" -n k8s.io images import --all-platforms "$archive" >/dev/null \
+      || { err "ctr images import $archive into $(node_name "$i") failed"; return 1; }
+    node_has_image "$i" "$ref" || { err "after import, $(node_name "$i") has no image $ref (archive $archive)"; return 1; }
+    mkdir -p "$(dirname "$mark")"
+    echo "$hash" >"$mark"
+  done <<<"$2"
 }
 
 # ---- iptables bookkeeping ------------------------------------------------------------------------
@@ -595,9 +612,12 @@ EOF
     write_node_config "$i"
     start_containerd "$i"
   done
-  # The sandbox (pause) image must be in containerd before the first pod.
-  if [[ $load == 1 ]]; then load_images; else load_images pause; fi
+  # The sandbox (pause) image must be in containerd before the first pod; the others load while
+  # the kubelets register.
+  load_images pause
   for ((i = 1; i <= NODES; i++)); do start_kubelet "$i"; done
+  [[ $load == 1 ]] && load_images
+  wait_proxy
   for ((i = 1; i <= NODES; i++)); do
     advertise_gpus "$i"
     wait_for "$(node_name "$i")" "$READY_TIMEOUT" node_ready "$i" \
@@ -679,6 +699,7 @@ cmd_down() {
       echo "${kv#*=}" >"/proc/sys/$(echo "${kv%%=*}" | tr . /)" 2>/dev/null || true
     done <"$STATE/sysctl-before.txt"
   fi
+  [[ -f $STATE/created-var-log-pods ]] && rmdir /var/log/pods 2>/dev/null
   rm -rf "$STATE"
   log "cluster down in $((SECONDS - t0))s; state $STATE removed"
 }
@@ -690,6 +711,7 @@ stop_node_containers() { # $1 = index: kill and delete every container of that n
   local c=("${CTR[@]}" --address "$sock" -n k8s.io)
   local ids id
   ids="$("${c[@]}" tasks ls -q 2>/dev/null || true)"
+  [[ -z $ids ]] || log "killing $(wc -w <<<"$ids") containers and sandboxes of $(node_name "$i")"
   for id in $ids; do "${c[@]}" tasks kill -s SIGKILL "$id" >/dev/null 2>&1 || true; done
   local t=$SECONDS
   for id in $ids; do

@@ -64,8 +64,8 @@ public final class Echo {
   }
 
   private static int fetch(String url) throws Exception {
-    HttpClient.Builder client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10));
-    HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofSeconds(20));
+    HttpClient.Builder client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(60));
+    HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofSeconds(90));
     if (Files.exists(SA.resolve("ca.crt"))) {
       KeyStore trust = KeyStore.getInstance(KeyStore.getDefaultType());
       trust.load(null, null);

@@ -113,7 +113,8 @@ class GpuSchedulingE2E {
                   pod(name).getStatus().getConditions().stream()
                       .filter(c -> "PodScheduled".equals(c.getType()))
                       .findFirst()
-                      .orElseThrow();
+                      .orElse(null);
+              assertThat(scheduled).as("PodScheduled condition of %s", name).isNotNull();
               assertThat(scheduled.getStatus()).isEqualTo("False");
               assertThat(scheduled.getReason()).isEqualTo("Unschedulable");
               List<Event> failed =

@@ -73,9 +73,12 @@ class NodeFailureE2E {
   }
 
   private static NodeCondition readyCondition(String node) {
-    return client.nodes().withName(node).get().getStatus().getConditions().stream()
-        .filter(c -> "Ready".equals(c.getType()))
-        .findFirst()
-        .orElseThrow();
+    NodeCondition ready =
+        client.nodes().withName(node).get().getStatus().getConditions().stream()
+            .filter(c -> "Ready".equals(c.getType()))
+            .findFirst()
+            .orElse(null);
+    assertThat(ready).as("Ready condition of %s", node).isNotNull();
+    return ready;
   }
 }
