@@ -272,8 +272,13 @@ public final class KeyValueCore {
       }
     });
     if (timeout != null) {
+      // Withdraw before failing the future: a caller's continuation (the gRPC reply) may run first
+      // among the future's dependents, and must already see the waiter gone.
       ScheduledFuture<?> deadline = deadlines.schedule(
-          () -> waiter.future.completeExceptionally(new KeyValueTimeoutException(keys, timeout)),
+          () -> {
+            waiter.namespace.withdraw(waiter);
+            waiter.future.completeExceptionally(new KeyValueTimeoutException(keys, timeout));
+          },
           timeout.toNanos(),
           TimeUnit.NANOSECONDS);
       waiter.future.whenComplete((value, failure) -> deadline.cancel(false));
