@@ -53,6 +53,19 @@ class RankPodTemplateTest {
   }
 
   @Test
+  void userEnvironmentOverridesOurDefaults() {
+    ElasticMoEDeployment emd = deployment();
+    emd.getSpec().worker.env = java.util.List.of(new EnvVar("UCX_TLS", "tcp,sysv", null), new EnvVar("X", "1", null));
+
+    Pod pod = RankPodTemplate.fromCrd(emd, "10.0.0.7:9090", "moe-rendezvous").generatePod(0);
+
+    var env = pod.getSpec().getContainers().get(0).getEnv();
+    assertThat(env).filteredOn(e -> e.getName().equals("UCX_TLS")).singleElement()
+        .extracting(EnvVar::getValue).isEqualTo("tcp,sysv");
+    assertThat(env).extracting(EnvVar::getName).contains("X", "EMD_RANK");
+  }
+
+  @Test
   void templateHashIgnoresTheRankButFollowsTheImage() {
     ElasticMoEDeployment emd = deployment();
     RankPodTemplate template = RankPodTemplate.fromCrd(emd, "10.0.0.7:9090", "moe-rendezvous");
