@@ -1,6 +1,7 @@
 package io.elasticmoe.worker.cli;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -93,7 +94,9 @@ public final class EplbCommand implements Callable<Integer> {
   public Integer call() {
     String effectivePolicy = effectivePolicy();
     PrintWriter err = spec.commandLine().getErr();
-    ObjectMapper mapper = new ObjectMapper();
+    // A null load must be an error, not a silent zero.
+    ObjectMapper mapper =
+        new ObjectMapper().enable(DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES);
     JsonNode root;
     try {
       root = mapper.readTree(in.toFile());

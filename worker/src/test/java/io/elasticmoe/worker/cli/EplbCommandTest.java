@@ -193,6 +193,19 @@ class EplbCommandTest {
   }
 
   @Test
+  void failsOnANullLoadInsteadOfReadingItAsZero() throws IOException {
+    Path in =
+        input(
+            "{\"num_replicas\": 4, \"num_groups\": 1, \"num_nodes\": 1, \"num_gpus\": 2,"
+                + " \"weight\": [[1, null, 3, 4]]}");
+
+    int exit = run("eplb", "--in", in.toString(), "--out", dir.resolve("out.json").toString());
+
+    assertThat(exit).isEqualTo(1);
+    assertThat(err.toString()).contains("eplb: case 0: weight is not a double[][]:");
+  }
+
+  @Test
   void failsOnAMissingField() throws IOException {
     Path in =
         input(
