@@ -188,27 +188,42 @@ public final class TcpStoreEndpoint implements AutoCloseable {
         channel.close();
         continue;
       }
-      channel.configureBlocking(false);
-      channel.setOption(StandardSocketOptions.TCP_NODELAY, true);
-      // Idle connections are legitimate (clients keep them for the whole job); keepalive finds dead
-      // peers among them within about two minutes.
-      channel.setOption(StandardSocketOptions.SO_KEEPALIVE, true);
-      setIfSupported(channel, ExtendedSocketOptions.TCP_KEEPIDLE, 60);
-      setIfSupported(channel, ExtendedSocketOptions.TCP_KEEPINTERVAL, 10);
-      setIfSupported(channel, ExtendedSocketOptions.TCP_KEEPCOUNT, 6);
       TcpStoreConnection connection =
           new TcpStoreConnection(this, channel, peer, core, storeNamespace, limits, decoder);
-      connection.key = channel.register(selector, SelectionKey.OP_READ, connection);
+      try {
+        channel.configureBlocking(false);
+        configure(channel);
+        connection.key = channel.register(selector, SelectionKey.OP_READ, connection);
+      } catch (IOException e) {
+        // One connection that cannot be set up is dropped; the listener carries on.
+        LOG.log(Level.WARNING, "tcpstore {0}: dropped connection from {1}: {2}", label, peer, e);
+        channel.close();
+        continue;
+      }
       connections.add(connection);
       openConnections.incrementAndGet();
       LOG.log(Level.DEBUG, "tcpstore {0}: connection from {1}", label, peer);
     }
   }
 
-  private static <T> void setIfSupported(SocketChannel channel, SocketOption<T> option, T value)
-      throws IOException {
-    if (channel.supportedOptions().contains(option)) {
-      channel.setOption(option, value);
+  private void configure(SocketChannel channel) throws IOException {
+    channel.setOption(StandardSocketOptions.TCP_NODELAY, true);
+    // Idle connections are legitimate (clients keep them for the whole job); keepalive finds dead
+    // peers among them within about two minutes.
+    channel.setOption(StandardSocketOptions.SO_KEEPALIVE, true);
+    setIfSupported(channel, ExtendedSocketOptions.TCP_KEEPIDLE, 60);
+    setIfSupported(channel, ExtendedSocketOptions.TCP_KEEPINTERVAL, 10);
+    setIfSupported(channel, ExtendedSocketOptions.TCP_KEEPCOUNT, 6);
+  }
+
+  /** Keepalive tuning is best effort: some kernels and sandboxes refuse it, and defaults still work. */
+  private <T> void setIfSupported(SocketChannel channel, SocketOption<T> option, T value) {
+    try {
+      if (channel.supportedOptions().contains(option)) {
+        channel.setOption(option, value);
+      }
+    } catch (IOException | UnsupportedOperationException e) {
+      LOG.log(Level.DEBUG, "tcpstore {0}: {1} not set: {2}", label, option, e);
     }
   }
 
