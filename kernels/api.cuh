@@ -1,0 +1,52 @@
+// The extern "C" entry points KernelLibrary looks up by name (DeepEP csrc/kernels/api.cuh). Template
+// instances carry their size in the name: dispatch_ll_h7168 is the dispatch kernel for hidden = 7168.
+// Every kernel takes one LowLatencyParams by value; all offsets and strides in it come from the Java
+// DispatchLayout, and kernels only add multiples of them to a base (they never recompute the layout).
+#pragma once
+
+#include <cstdint>
+
+#include "configs.cuh"
+#include "launch.cuh"
+
+namespace elasticmoe {
+
+// Field order and widths are mirrored byte for byte by KernelLibrary.LowLatencyParams (all 8 bytes).
+struct LowLatencyParams {
+  // Device pointers.
+  uint64_t local_base;    // this rank's DispatchLayout buffer
+  uint64_t peer_bases;    // uint64_t[max_ranks]: each rank's buffer as mapped here (0 = unreachable)
+  uint64_t mask;          // int32_t[max_ranks]: 1 = not live (masked or disconnected); kernels set it on timeout
+  uint64_t x;             // dispatch: bf16 [T, H]; combine: y bf16 [E_l, R_b·N, H]
+  uint64_t topk_idx;      // int32 [T, K]
+  uint64_t topk_weights;  // combine: fp32 [T, K]
+  uint64_t recv_x;        // dispatch: fp8 or bf16 [E_l, R_b·N, H]; combine: bf16 out [T, H]
+  uint64_t recv_scales;   // fp32 [E_l, R_b·N, S]
+  uint64_t recv_count;    // int32 [E_l]
+  uint64_t src_info;      // int32 [E_l, R_b·N]
+  uint64_t layout_range;  // int64 [E_l, R_b]: count | begin << 32
+  uint64_t expert_count;  // scratch int32 [R_b·E_l]: tokens this rank sends to each expert
+  uint64_t token_list;    // scratch int32 [R_b·E_l, N]: slot -> source token, in (token, k) order
+  // Byte offsets and strides from DispatchLayout for the buffer index of this call.
+  int64_t send_offset, send_slot_stride;
+  int64_t recv_offset, recv_expert_stride, recv_rank_stride, recv_slot_stride;
+  int64_t count_offset, count_expert_stride, count_rank_stride;
+  int64_t payload_offset, scales_offset;
+  int64_t combine_recv_offset, combine_expert_stride, combine_token_stride;
+  int64_t flag_offset, flag_stride;
+  // Sizes of this step.
+  int64_t rank, num_ranks, num_local_experts, max_tokens, num_tokens, num_topk;
+  int64_t use_fp8, round_scale, timeout_ns;
+};
+
+}  // namespace elasticmoe
+
+#define EMOE_DECLARE_LL(H)                                                                    \
+  extern "C" __global__ void dispatch_ll_prepare_h##H(const __grid_constant__ elasticmoe::LowLatencyParams p); \
+  extern "C" __global__ void dispatch_ll_h##H(const __grid_constant__ elasticmoe::LowLatencyParams p);         \
+  extern "C" __global__ void combine_ll_h##H(const __grid_constant__ elasticmoe::LowLatencyParams p);
+EMOE_FOR_EACH_HIDDEN(EMOE_DECLARE_LL)
+#undef EMOE_DECLARE_LL
+
+// The peer-write ceiling: stores `bytes` from src (local) into dst (a CUDA-IPC-mapped peer buffer).
+extern "C" __global__ void peer_write_ceiling(uint64_t dst, uint64_t src, int64_t bytes);

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The two-GPU correctness run on the device machine: the cuda JUnit tests (two rank processes, bit-exact
+# with the CPU backend; a killed peer masked), then the small case under compute-sanitizer memcheck and
+# racecheck. Logs go to $OUT. Usage (device): bash kernels/device/gpu-tests.sh
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+source kernels/device/env.sh
+OUT=${OUT:-/tmp/emoe-out}; mkdir -p "$OUT"
+nvidia-smi --query-gpu=index,name,driver_version,memory.total --format=csv | tee "$OUT/gpus.txt"
+nvidia-smi topo -m | tee -a "$OUT/gpus.txt"
+status=0
+$JAVA --enable-native-access=ALL-UNNAMED -cp "$CP" org.junit.platform.console.ConsoleLauncher execute \
+  --disable-banner --details=tree --select-package=io.elasticmoe.worker.cuda 2>&1 | tee "$OUT/junit.txt"
+[ "${PIPESTATUS[0]}" = 0 ] || status=1
+for tool in memcheck racecheck; do
+  store=$(mktemp -d)
+  for rank in 0 1; do
+    compute-sanitizer --tool $tool --error-exitcode 3 $JAVA --enable-native-access=ALL-UNNAMED -cp "$CP" \
+      io.elasticmoe.worker.cuda.CudaRankProcess small $rank "$store" 20000 > "$OUT/sanitizer-$tool-$rank.txt" 2>&1 &
+  done
+  for job in $(jobs -p); do wait $job || status=1; done
+  for rank in 0 1; do
+    echo "== $tool rank $rank: $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY|PASS|DONE|Exception' "$OUT/sanitizer-$tool-$rank.txt" | tr '\n' ' ')"
+  done
+done
+echo "gpu-tests status $status"
+exit $status

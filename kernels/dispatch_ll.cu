@@ -1,0 +1,209 @@
+// Low-latency dispatch (DESIGN §6), in two launches on one stream:
+//  1. dispatch_ll_prepare: casts every token once into its send slot (fp8 per 128 channels, or bf16) and,
+//     one warp per expert, lists the tokens bound for each expert in (token, k) order. The list fixes every
+//     slot before any byte moves, so slot numbers (hence recv_x rows) equal the CPU backend's bit for bit,
+//     which DeepEP's atomicAdd slots would not.
+//  2. dispatch_ll: one block per expert stores its tokens into the owner's recv[e_l][rank][slot] (a peer's
+//     memory through its CUDA IPC mapping, or our own) and then publishes count+1 with a system-scope
+//     release; then one block per local expert waits for every live source's counter (timeout -> mask),
+//     packs the rows by source rank and writes recv_count, src_info and layout_range.
+// The next buffer's signals are cleared by the host (a memset ordered before launch 1 on the stream), so
+// the clear is complete before this call emits any signal.
+#include "api.cuh"
+#include "utils.cuh"
+
+namespace elasticmoe {
+
+template <int kHidden>
+__device__ __forceinline__ void dispatch_prepare(const LowLatencyParams& p) {
+  constexpr int kNumScales = kHidden / NUM_CHANNELS_PER_SCALE;
+  const int lane = threadIdx.x % 32;
+  const int warps_per_block = blockDim.x / 32;
+  const int warp = blockIdx.x * warps_per_block + threadIdx.x / 32;
+  const int num_warps = gridDim.x * warps_per_block;
+  const int num_tokens = static_cast<int>(p.num_tokens);
+  const int num_topk = static_cast<int>(p.num_topk);
+  const int num_experts = static_cast<int>(p.num_ranks * p.num_local_experts);
+  const int max_tokens = static_cast<int>(p.max_tokens);
+  char* const base = reinterpret_cast<char*>(p.local_base);
+  const __nv_bfloat16* const x = reinterpret_cast<const __nv_bfloat16*>(p.x);
+  const int* const topk_idx = reinterpret_cast<const int*>(p.topk_idx);
+
+  // Slot lists: one warp per expert scans topk_idx in (token, k) order.
+  const int num_entries = num_tokens * num_topk;
+  for (int e = warp; e < num_experts; e += num_warps) {
+    int* const list = reinterpret_cast<int*>(p.token_list) + static_cast<int64_t>(e) * max_tokens;
+    int count = 0;
+    for (int i = 0; i < num_entries; i += 32) {
+      const int entry = i + lane;
+      const bool hit = entry < num_entries && __ldg(topk_idx + entry) == e;
+      const unsigned hits = __ballot_sync(0xffffffffu, hit);
+      const int slot = count + __popc(hits & ((1u << lane) - 1u));
+      // A token naming one expert twice could overflow N slots; DispatchInputCheck bounds tokens by N.
+      if (hit && slot < max_tokens) list[slot] = entry / num_topk;
+      count += __popc(hits);
+    }
+    if (lane == 0) reinterpret_cast<int*>(p.expert_count)[e] = min(count, max_tokens);
+  }
+
+  // Cast: one warp per (token, 128-channel group); a lane holds 4 channels.
+  for (int item = warp; item < num_tokens * kNumScales; item += num_warps) {
+    const int t = item / kNumScales;
+    const int group = item % kNumScales;
+    char* const slot = base + p.send_offset + t * p.send_slot_stride;
+    if (group == 0 && lane == 0) *reinterpret_cast<int*>(slot) = t;
+    const int channel = group * NUM_CHANNELS_PER_SCALE + lane * 4;
+    const uint2 raw = *reinterpret_cast<const uint2*>(x + static_cast<int64_t>(t) * kHidden + channel);
+    if (!p.use_fp8) {
+      *reinterpret_cast<uint2*>(slot + p.payload_offset + channel * 2) = raw;
+      continue;
+    }
+    const __nv_bfloat162* pair = reinterpret_cast<const __nv_bfloat162*>(&raw);
+    const float2 lo = __bfloat1622float2(pair[0]);
+    const float2 hi = __bfloat1622float2(pair[1]);
+    float amax = fmaxf(fmaxf(fabsf(lo.x), fabsf(lo.y)), fmaxf(fabsf(hi.x), fabsf(hi.y)));
+    amax = fmaxf(warp_reduce_max(amax), FP8_AMAX_FLOOR);
+    // Same float operations as Fp8Codec.scale/scaleInv, so the codes and scales match the CPU backend.
+    float scale, scale_inv;
+    if (p.round_scale) {
+      const int exponent = ceil_log2(amax * (1.0f / FP8_MAX));
+      scale = exp2_int(-exponent);
+      scale_inv = exp2_int(exponent);
+    } else {
+      scale = __fdiv_rn(FP8_MAX, amax);
+      scale_inv = __fmul_rn(amax, 1.0f / FP8_MAX);
+    }
+    const __nv_fp8x2_storage_t c0 = __nv_cvt_float2_to_fp8x2(
+        make_float2(__fmul_rn(lo.x, scale), __fmul_rn(lo.y, scale)), __NV_SATFINITE, __NV_E4M3);
+    const __nv_fp8x2_storage_t c1 = __nv_cvt_float2_to_fp8x2(
+        make_float2(__fmul_rn(hi.x, scale), __fmul_rn(hi.y, scale)), __NV_SATFINITE, __NV_E4M3);
+    *reinterpret_cast<uint32_t*>(slot + p.payload_offset + channel) =
+        static_cast<uint32_t>(c0) | (static_cast<uint32_t>(c1) << 16);
+    if (lane == 0) *reinterpret_cast<float*>(slot + p.scales_offset + group * 4) = scale_inv;
+  }
+}
+
+__device__ __forceinline__ bool is_live(const LowLatencyParams& p, int rank) {
+  return ld_volatile(reinterpret_cast<const int*>(p.mask) + rank) == 0 &&
+         reinterpret_cast<const uint64_t*>(p.peer_bases)[rank] != 0;
+}
+
+// Spins until the signal is non-zero; a peer that stays silent past the timeout is masked (sticky).
+// Returns the signal, or 0 when the source is not live.
+__device__ __forceinline__ uint64_t await_signal(const LowLatencyParams& p, const uint64_t* signal, int src) {
+  const uint64_t start = global_timer_ns();
+  int* const mask = reinterpret_cast<int*>(p.mask);
+  while (true) {
+    const uint64_t value = ld_acquire_sys(signal);
+    if (value != 0) return value;
+    if (ld_volatile(mask + src) != 0) return 0;
+    if (global_timer_ns() - start > static_cast<uint64_t>(p.timeout_ns)) {
+      atomicExch(mask + src, 1);
+      return 0;
+    }
+  }
+}
+
+template <int kHidden>
+__device__ __forceinline__ void dispatch(const LowLatencyParams& p) {
+  const int lane = threadIdx.x % 32;
+  const int warp = threadIdx.x / 32;
+  const int num_warps = blockDim.x / 32;
+  const int rank = static_cast<int>(p.rank);
+  const int num_ranks = static_cast<int>(p.num_ranks);
+  const int num_local_experts = static_cast<int>(p.num_local_experts);
+  const int max_tokens = static_cast<int>(p.max_tokens);
+  char* const base = reinterpret_cast<char*>(p.local_base);
+  const uint64_t* const peer_bases = reinterpret_cast<const uint64_t*>(p.peer_bases);
+  const int64_t message_bytes =
+      p.payload_offset + (p.use_fp8 ? kHidden + kHidden / NUM_CHANNELS_PER_SCALE * 4 : kHidden * 2);
+
+  // Send: one block per expert, a warp per token; the counter follows the rows it counts.
+  for (int e = blockIdx.x; e < num_ranks * num_local_experts; e += gridDim.x) {
+    const int owner = e / num_local_experts;
+    const int local_expert = e % num_local_experts;
+    if (!is_live(p, owner)) continue;
+    char* const peer = reinterpret_cast<char*>(peer_bases[owner]);
+    const int count = reinterpret_cast<const int*>(p.expert_count)[e];
+    const int* const list = reinterpret_cast<const int*>(p.token_list) + static_cast<int64_t>(e) * max_tokens;
+    char* const dst =
+        peer + p.recv_offset + local_expert * p.recv_expert_stride + rank * p.recv_rank_stride;
+    for (int slot = warp; slot < count; slot += num_warps) {
+      const int t = __ldg(list + slot);
+      warp_copy(dst + slot * p.recv_slot_stride, base + p.send_offset + t * p.send_slot_stride, message_bytes,
+                lane);
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+      // Every warp's rows are ordered before the counter: bar.sync above, then a system-scope fence.
+      __threadfence_system();
+      st_release_sys(reinterpret_cast<uint64_t*>(peer + p.count_offset + local_expert * p.count_expert_stride +
+                                                 rank * p.count_rank_stride),
+                     static_cast<uint64_t>(count) + 1);
+    }
+  }
+
+  // Receive: one block per local expert; rows packed by source rank as the CPU backend packs them.
+  __shared__ int counts[NUM_MAX_SOURCE_RANKS];
+  __shared__ int begins[NUM_MAX_SOURCE_RANKS + 1];
+  const int64_t rows_per_expert = static_cast<int64_t>(num_ranks) * max_tokens;
+  for (int local_expert = blockIdx.x; local_expert < num_local_experts; local_expert += gridDim.x) {
+    for (int src = threadIdx.x; src < num_ranks; src += blockDim.x) {
+      int count = 0;
+      if (is_live(p, src)) {
+        const uint64_t* signal = reinterpret_cast<const uint64_t*>(
+            base + p.count_offset + local_expert * p.count_expert_stride + src * p.count_rank_stride);
+        const uint64_t value = await_signal(p, signal, src);
+        count = value == 0 ? 0 : static_cast<int>(value - 1);
+      }
+      counts[src] = count;
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+      int begin = 0;
+      int64_t* const layout_range = reinterpret_cast<int64_t*>(p.layout_range) + local_expert * num_ranks;
+      for (int src = 0; src < num_ranks; ++src) {
+        begins[src] = begin;
+        layout_range[src] = static_cast<int64_t>(counts[src]) | (static_cast<int64_t>(begin) << 32);
+        begin += counts[src];
+      }
+      reinterpret_cast<int*>(p.recv_count)[local_expert] = begin;
+      begins[num_ranks] = begin;
+    }
+    __syncthreads();
+    const int total = begins[num_ranks];
+    for (int row = warp; row < total; row += num_warps) {
+      int src = 0;
+      while (begins[src + 1] <= row) ++src;
+      const int slot = row - begins[src];
+      const char* message =
+          base + p.recv_offset + local_expert * p.recv_expert_stride + src * p.recv_rank_stride +
+          slot * p.recv_slot_stride;
+      const int64_t out_row = local_expert * rows_per_expert + row;
+      if (lane == 0) reinterpret_cast<int*>(p.src_info)[out_row] = *reinterpret_cast<const int*>(message);
+      if (p.use_fp8) {
+        warp_copy(reinterpret_cast<char*>(p.recv_x) + out_row * kHidden, message + p.payload_offset, kHidden, lane);
+        constexpr int kScaleBytes = kHidden / NUM_CHANNELS_PER_SCALE * 4;
+        warp_copy(reinterpret_cast<char*>(p.recv_scales) + out_row * kScaleBytes, message + p.scales_offset,
+                  kScaleBytes, lane);
+      } else {
+        warp_copy(reinterpret_cast<char*>(p.recv_x) + out_row * kHidden * 2, message + p.payload_offset,
+                  kHidden * 2, lane);
+      }
+    }
+    __syncthreads();
+  }
+}
+
+}  // namespace elasticmoe
+
+#define EMOE_DEFINE_DISPATCH(H)                                                                         \
+  extern "C" __global__ void __launch_bounds__(NUM_PREPARE_THREADS, 1)                                  \
+      dispatch_ll_prepare_h##H(const __grid_constant__ elasticmoe::LowLatencyParams p) {                \
+    elasticmoe::dispatch_prepare<H>(p);                                                                 \
+  }                                                                                                     \
+  extern "C" __global__ void __launch_bounds__(NUM_DISPATCH_THREADS, 1)                                 \
+      dispatch_ll_h##H(const __grid_constant__ elasticmoe::LowLatencyParams p) {                        \
+    elasticmoe::dispatch<H>(p);                                                                         \
+  }
+EMOE_FOR_EACH_HIDDEN(EMOE_DEFINE_DISPATCH)

@@ -1,0 +1,83 @@
+// PTX wrappers for the memory orderings the LL protocol needs (DeepEP csrc/kernels/utils.cuh). Peers
+// write our buffer over NVLink, so signals are published and read at system scope.
+#pragma once
+
+#include <cstdint>
+#include <cuda_bf16.h>
+#include <cuda_fp8.h>
+
+namespace elasticmoe {
+
+__device__ __forceinline__ uint64_t ld_acquire_sys(const uint64_t* ptr) {
+  uint64_t value;
+  asm volatile("ld.acquire.sys.global.u64 %0, [%1];" : "=l"(value) : "l"(ptr) : "memory");
+  return value;
+}
+
+__device__ __forceinline__ void st_release_sys(uint64_t* ptr, uint64_t value) {
+  asm volatile("st.release.sys.global.u64 [%0], %1;" ::"l"(ptr), "l"(value) : "memory");
+}
+
+__device__ __forceinline__ int ld_volatile(const int* ptr) {
+  int value;
+  asm volatile("ld.volatile.global.s32 %0, [%1];" : "=r"(value) : "l"(ptr));
+  return value;
+}
+
+__device__ __forceinline__ uint64_t global_timer_ns() {
+  uint64_t now;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(now));
+  return now;
+}
+
+__device__ __forceinline__ int4 ld_nc(const int4* ptr) {
+  int4 value;
+  asm volatile("ld.global.nc.L1::no_allocate.v4.s32 {%0, %1, %2, %3}, [%4];"
+               : "=r"(value.x), "=r"(value.y), "=r"(value.z), "=r"(value.w)
+               : "l"(ptr));
+  return value;
+}
+
+__device__ __forceinline__ int4 ld_plain(const int4* ptr) { return *ptr; }
+
+// Stores that bypass L1: the destination is a peer's memory or a buffer read by another kernel.
+__device__ __forceinline__ void st_na(int4* ptr, const int4& value) {
+  asm volatile("st.global.L1::no_allocate.v4.s32 [%0], {%1, %2, %3, %4};" ::"l"(ptr), "r"(value.x),
+               "r"(value.y), "r"(value.z), "r"(value.w));
+}
+
+// A warp copies `bytes` (a multiple of 16) from src to dst, kUnroll 16-byte loads in flight per lane
+// before the first store, so a few warps keep enough bytes in flight to fill NVLink.
+template <int kUnroll = 4>
+__device__ __forceinline__ void warp_copy(void* dst, const void* src, int64_t bytes, int lane) {
+  const int4* s = reinterpret_cast<const int4*>(src);
+  int4* d = reinterpret_cast<int4*>(dst);
+  const int64_t n = bytes / 16;
+  int64_t i = lane;
+  for (; i + 32 * (kUnroll - 1) < n; i += 32 * kUnroll) {
+    int4 v[kUnroll];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) v[u] = ld_plain(s + i + 32 * u);
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) st_na(d + i + 32 * u, v[u]);
+  }
+  for (; i < n; i += 32) st_na(d + i, ld_plain(s + i));
+}
+
+__device__ __forceinline__ float warp_reduce_max(float value) {
+#pragma unroll
+  for (int offset = 16; offset > 0; offset >>= 1)
+    value = fmaxf(value, __shfl_xor_sync(0xffffffffu, value, offset));
+  return value;
+}
+
+// 2^ceil(log2(x)) exponent of a positive normal float, exact (Fp8Codec.ceilLog2).
+__device__ __forceinline__ int ceil_log2(float x) {
+  const int bits = __float_as_int(x);
+  const int exponent = ((bits >> 23) & 0xff) - 127;
+  return (bits & 0x7fffff) == 0 ? exponent : exponent + 1;
+}
+
+__device__ __forceinline__ float exp2_int(int exponent) { return __int_as_float((exponent + 127) << 23); }
+
+}  // namespace elasticmoe

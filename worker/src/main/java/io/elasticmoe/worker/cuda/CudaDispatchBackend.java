@@ -1,0 +1,497 @@
+package io.elasticmoe.worker.cuda;
+
+import io.elasticmoe.worker.runtime.DispatchBackend;
+import io.elasticmoe.worker.runtime.DispatchHandle;
+import io.elasticmoe.worker.runtime.DispatchInputCheck;
+import io.elasticmoe.worker.runtime.DispatchLayout;
+import io.elasticmoe.worker.runtime.DispatchResult;
+import io.elasticmoe.worker.runtime.PeerTimeoutException;
+import io.elasticmoe.worker.store.KeyValueStore;
+import io.elasticmoe.worker.store.StoreTimeoutException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.function.IntToLongFunction;
+import jcuda.Pointer;
+import jcuda.driver.CUcontext;
+import jcuda.driver.CUdevice;
+import jcuda.driver.CUdevice_attribute;
+import jcuda.driver.CUdeviceptr;
+import jcuda.driver.CUstream;
+import jcuda.driver.CUstream_flags;
+import jcuda.driver.JCudaDriver;
+
+/**
+ * The GPU backend: the {@link DispatchLayout} buffer lives in device memory (one cuMemAlloc, never
+ * reallocated, so device pointers and a captured CUDA graph stay valid across connect/disconnect), same-host
+ * peers are mapped through CUDA IPC and the kernels of {@code kernels/} store into them directly.
+ *
+ * <p>Per call: flip the buffer index; clear the next buffer's signals (a memset ordered on the stream before
+ * the kernels, so it completes before this call emits a signal); launch. Kernels read {@code mask} (1 = not
+ * live: masked or disconnected) on every send and wait, and set it when a peer stays silent past the timeout;
+ * the host reads it back after each synchronous call, latches the timeout in its own mask and queues a
+ * {@link PeerTimeoutException}. The Java-array API of {@link DispatchBackend} copies inputs in and results out;
+ * {@link #launchDispatch}/{@link #launchCombine} run on device-resident inputs without synchronising (bench).
+ * Not thread-safe: one thread per rank drives it.
+ */
+public final class CudaDispatchBackend implements DispatchBackend {
+
+  /** Longest data-plane timeout (configs.cuh NUM_MAX_TIMEOUT_MILLIS). */
+  public static final long MAX_TIMEOUT_MILLIS = 60_000;
+
+  private static final String KEY_PREFIX = "NIXL_EP/";
+
+  private final DispatchLayout layout;
+  private final int rank;
+  private final KeyValueStore store;
+  private final Duration timeout;
+  private final Duration storeTimeout;
+  private final CUdevice device = new CUdevice();
+  private final CUcontext context = new CUcontext();
+  private final CUstream stream = new CUstream();
+  private final KernelLibrary kernels;
+  private final CudaIpcTransport ipc;
+  private final List<DeviceArray> allocations = new ArrayList<>();
+  private final DeviceArray buffer;
+  private final DeviceArray peerBases;
+  private final DeviceArray deviceMask;
+  private final DeviceArray expertCount;
+  private final DeviceArray tokenList;
+  private final DeviceArray x;
+  private final DeviceArray topkIdx;
+  private final DeviceArray topkWeights;
+  private final DeviceArray recvX;
+  private final DeviceArray recvScales;
+  private final DeviceArray recvCount;
+  private final DeviceArray srcInfo;
+  private final DeviceArray layoutRange;
+  private final DeviceArray y;
+  private final DeviceArray combined;
+  private final long[] peerAddress;
+  private final CUdeviceptr[] mappings;
+  private final boolean[] connected;
+  private final int[] mask;
+  private final List<PeerTimeoutException> peerTimeouts = new ArrayList<>();
+  private long epoch;
+  private int bufferIdx;
+
+  /**
+   * Binds this rank to GPU {@code deviceOrdinal} (its primary context) and allocates everything once.
+   * {@code timeout} bounds every kernel wait on a peer; {@code storeTimeout} bounds {@link #connect}.
+   */
+  public CudaDispatchBackend(
+      DispatchLayout layout, int rank, int deviceOrdinal, KeyValueStore store, Duration timeout,
+      Duration storeTimeout) {
+    if (rank < 0 || rank >= layout.maxRanks()) {
+      throw new IllegalArgumentException(
+          "rank is " + rank + "; it must be in 0.." + (layout.maxRanks() - 1) + " (maxRanks)");
+    }
+    if (!GpuProbe.available()) {
+      throw new IllegalStateException("the cuda backend needs a GPU: " + GpuProbe.reason());
+    }
+    if (deviceOrdinal < 0 || deviceOrdinal >= GpuProbe.deviceCount()) {
+      throw new IllegalArgumentException(
+          "deviceOrdinal is " + deviceOrdinal + "; this host has " + GpuProbe.deviceCount() + " CUDA device(s)");
+    }
+    KernelLibrary.checkHidden(layout.hidden());
+    if (layout.maxRanks() > KernelLibrary.MAX_SOURCE_RANKS) {
+      throw new IllegalArgumentException(
+          "maxRanks is " + layout.maxRanks() + "; the kernels support at most " + KernelLibrary.MAX_SOURCE_RANKS
+              + " (NUM_MAX_SOURCE_RANKS)");
+    }
+    if (timeout.isNegative() || timeout.isZero() || timeout.toMillis() > MAX_TIMEOUT_MILLIS) {
+      throw new IllegalArgumentException(
+          "timeout is " + timeout + "; it must be in 1 ms.." + MAX_TIMEOUT_MILLIS + " ms (NUM_MAX_TIMEOUT_MILLIS)");
+    }
+    this.layout = layout;
+    this.rank = rank;
+    this.store = store;
+    this.timeout = timeout;
+    this.storeTimeout = storeTimeout;
+    CudaException.check(JCudaDriver.cuDeviceGet(device, deviceOrdinal), "cuDeviceGet(" + deviceOrdinal + ")");
+    CudaException.check(JCudaDriver.cuDevicePrimaryCtxRetain(context, device), "cuDevicePrimaryCtxRetain");
+    makeCurrent();
+    CudaException.check(JCudaDriver.cuStreamCreate(stream, CUstream_flags.CU_STREAM_NON_BLOCKING), "cuStreamCreate");
+    int[] multiprocessors = new int[1];
+    CudaException.check(
+        JCudaDriver.cuDeviceGetAttribute(
+            multiprocessors, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, device),
+        "cuDeviceGetAttribute(MULTIPROCESSOR_COUNT)");
+    this.kernels = KernelLibrary.load(multiprocessors[0]);
+
+    int maxRanks = layout.maxRanks();
+    long numLocalExperts = layout.numLocalExperts();
+    long maxTokens = layout.maxTokensPerRank();
+    long hidden = layout.hidden();
+    long maxRows = numLocalExperts * maxRanks * maxTokens;
+    this.buffer = allocate(layout.totalBytes(), "buffer");
+    this.peerBases = allocate(8L * maxRanks, "peer_bases");
+    this.deviceMask = allocate(4L * maxRanks, "mask");
+    this.expertCount = allocate(4L * layout.numExperts(), "expert_count");
+    this.tokenList = allocate(4L * layout.numExperts() * maxTokens, "token_list");
+    this.x = allocate(2 * maxTokens * hidden, "x");
+    this.topkIdx = allocate(4 * maxTokens * DispatchLayout.MAX_TOPK, "topk_idx");
+    this.topkWeights = allocate(4 * maxTokens * DispatchLayout.MAX_TOPK, "topk_weights");
+    this.recvX = allocate(2 * maxRows * hidden, "recv_x");
+    this.recvScales = allocate(4 * maxRows * layout.numScales(), "recv_scales");
+    this.recvCount = allocate(4 * numLocalExperts, "recv_count");
+    this.srcInfo = allocate(4 * maxRows, "src_info");
+    this.layoutRange = allocate(8 * numLocalExperts * maxRanks, "layout_range");
+    this.y = allocate(2 * maxRows * hidden, "y");
+    this.combined = allocate(2 * maxTokens * hidden, "combined");
+    // Signals start at zero: a receiver treats any non-zero counter as published.
+    CudaException.check(JCudaDriver.cuMemsetD8(buffer.pointer(), (byte) 0, layout.totalBytes()), "cuMemsetD8(buffer)");
+
+    this.ipc = new CudaIpcTransport(buffer.pointer());
+    this.peerAddress = new long[maxRanks];
+    this.mappings = new CUdeviceptr[maxRanks];
+    this.connected = new boolean[maxRanks];
+    this.mask = new int[maxRanks];
+    peerAddress[rank] = buffer.address();
+    connected[rank] = true;
+    uploadPeers();
+  }
+
+  private DeviceArray allocate(long bytes, String what) {
+    DeviceArray array = DeviceArray.allocate(bytes, what);
+    allocations.add(array);
+    return array;
+  }
+
+  private void makeCurrent() {
+    CudaException.check(JCudaDriver.cuCtxSetCurrent(context), "cuCtxSetCurrent");
+  }
+
+  @Override
+  public DispatchLayout layout() {
+    return layout;
+  }
+
+  @Override
+  public int rank() {
+    return rank;
+  }
+
+  public KernelLibrary kernels() {
+    return kernels;
+  }
+
+  public CUstream stream() {
+    return stream;
+  }
+
+  /** The device address of {@code peer}'s buffer as mapped here (this rank's own for itself), 0 when unmapped. */
+  public long peerAddress(int peer) {
+    return peerAddress[peer];
+  }
+
+  public long bufferAddress() {
+    return buffer.address();
+  }
+
+  @Override
+  public void connect(long epoch, int[] ranks, int[] world, boolean activate) throws StoreTimeoutException {
+    for (int peer : ranks) {
+      checkRank("ranks", peer);
+    }
+    makeCurrent();
+    this.epoch = epoch;
+    String ownKey = KEY_PREFIX + rank;
+    store.set(ownKey, ipc.localMetadata());
+    for (int peer : ranks) {
+      if (peer == rank) {
+        continue;
+      }
+      byte[] metadata = store.get(KEY_PREFIX + peer, storeTimeout);
+      if (mappings[peer] == null) {
+        mappings[peer] = ipc.open(peer, metadata);
+        peerAddress[peer] = CudaIpcTransport.addressOf(mappings[peer]);
+      }
+      connected[peer] = true;
+      mask[peer] = activate ? 0 : 1;
+    }
+    uploadPeers();
+    // Connect is two-sided: nobody may delete its key before every rank of the step has read it.
+    barrier("connect/" + epoch, world.length);
+    store.deleteKey(ownKey);
+  }
+
+  private void barrier(String name, int parties) throws StoreTimeoutException {
+    String counter = KEY_PREFIX + "barrier/" + name;
+    if (store.add(counter, 1) == parties) {
+      store.set(counter + "/done", new byte[0]);
+    }
+    store.get(counter + "/done", storeTimeout);
+  }
+
+  @Override
+  public void disconnect(int[] ranks) {
+    makeCurrent();
+    synchronize();
+    for (int peer : ranks) {
+      checkRank("ranks", peer);
+      if (peer == rank) {
+        continue;
+      }
+      if (mappings[peer] != null) {
+        ipc.close(mappings[peer]);
+        mappings[peer] = null;
+      }
+      peerAddress[peer] = 0;
+      connected[peer] = false;
+      mask[peer] = 0;
+    }
+    uploadPeers();
+  }
+
+  @Override
+  public void updateMask(int rank, boolean masked) {
+    checkRank("rank", rank);
+    makeCurrent();
+    mask[rank] = masked ? 1 : 0;
+    uploadPeers();
+  }
+
+  @Override
+  public int[] queryMask() {
+    return mask.clone();
+  }
+
+  @Override
+  public void cleanMask() {
+    makeCurrent();
+    Arrays.fill(mask, 0);
+    uploadPeers();
+  }
+
+  @Override
+  public List<PeerTimeoutException> takePeerTimeouts() {
+    List<PeerTimeoutException> taken = List.copyOf(peerTimeouts);
+    peerTimeouts.clear();
+    return taken;
+  }
+
+  /** Writes peer addresses and the kernels' mask (1 = masked or not connected), ordered on the stream. */
+  private void uploadPeers() {
+    synchronize();
+    int[] notLive = new int[layout.maxRanks()];
+    for (int r = 0; r < notLive.length; r++) {
+      notLive[r] = connected[r] && mask[r] == 0 ? 0 : 1;
+    }
+    CudaException.check(
+        JCudaDriver.cuMemcpyHtoD(peerBases.pointer(), Pointer.to(peerAddress), 8L * peerAddress.length),
+        "cuMemcpyHtoD(peer_bases)");
+    CudaException.check(
+        JCudaDriver.cuMemcpyHtoD(deviceMask.pointer(), Pointer.to(notLive), 4L * notLive.length), "cuMemcpyHtoD(mask)");
+  }
+
+  /** Waits for this rank's stream, then latches every rank the kernels masked by timeout. */
+  public void synchronize() {
+    CudaException.check(JCudaDriver.cuStreamSynchronize(stream), "cuStreamSynchronize");
+  }
+
+  /** Reads back the kernels' mask after {@link #synchronize}: a live rank they masked timed out. */
+  public void pollTimeouts() {
+    int[] notLive = new int[layout.maxRanks()];
+    CudaException.check(
+        JCudaDriver.cuMemcpyDtoH(Pointer.to(notLive), deviceMask.pointer(), 4L * notLive.length), "cuMemcpyDtoH(mask)");
+    for (int r = 0; r < notLive.length; r++) {
+      if (notLive[r] != 0 && connected[r] && mask[r] == 0) {
+        mask[r] = 1;
+        peerTimeouts.add(new PeerTimeoutException(r, epoch, timeout.toMillis()));
+      }
+    }
+  }
+
+  @Override
+  public DispatchResult dispatch(
+      short[] x, int numTokens, int[] topkIdx, int numTopk, int numExperts, boolean useFp8, boolean roundScale) {
+    DispatchInputCheck.dispatch(layout, x, numTokens, topkIdx, numTopk, numExperts, useFp8, roundScale);
+    makeCurrent();
+    int numRanks = numExperts / layout.numLocalExperts();
+    uploadDispatchInputs(x, topkIdx);
+    long rows = (long) layout.numLocalExperts() * numRanks * layout.maxTokensPerRank();
+    // Rows past each expert's count are never written by the kernels: zero them so results equal the CPU's.
+    for (DeviceArray output : List.of(recvX, recvScales, recvCount, srcInfo, layoutRange)) {
+      CudaException.check(JCudaDriver.cuMemsetD8Async(output.pointer(), (byte) 0, output.bytes(), stream), "cuMemsetD8Async");
+    }
+    launchDispatch(numTokens, numTopk, numExperts, useFp8, roundScale);
+    synchronize();
+    pollTimeouts();
+
+    int hidden = layout.hidden();
+    byte[] fp8 = useFp8 ? new byte[Math.toIntExact(rows * hidden)] : null;
+    float[] scales = useFp8 ? new float[Math.toIntExact(rows * layout.numScales())] : null;
+    short[] bf16 = useFp8 ? null : new short[Math.toIntExact(rows * hidden)];
+    int[] counts = new int[layout.numLocalExperts()];
+    int[] info = new int[Math.toIntExact(rows)];
+    long[] ranges = new long[layout.numLocalExperts() * numRanks];
+    if (useFp8) {
+      download(Pointer.to(fp8), recvX, fp8.length);
+      download(Pointer.to(scales), recvScales, 4L * scales.length);
+    } else {
+      download(Pointer.to(bf16), recvX, 2L * bf16.length);
+    }
+    download(Pointer.to(counts), recvCount, 4L * counts.length);
+    download(Pointer.to(info), srcInfo, 4L * info.length);
+    download(Pointer.to(ranges), layoutRange, 8L * ranges.length);
+    DispatchHandle handle =
+        new DispatchHandle(numRanks, layout.maxTokensPerRank(), hidden, numTokens, info, ranges);
+    return new DispatchResult(fp8, scales, bf16, counts, handle);
+  }
+
+  /** Copies dispatch inputs to the device (also used by the bench once, before timing). */
+  public void uploadDispatchInputs(short[] x, int[] topkIdx) {
+    makeCurrent();
+    upload(this.x, Pointer.to(x), 2L * x.length);
+    upload(this.topkIdx, Pointer.to(topkIdx), 4L * topkIdx.length);
+  }
+
+  public void uploadCombineInputs(short[] y, float[] topkWeights) {
+    makeCurrent();
+    upload(this.y, Pointer.to(y), 2L * y.length);
+    uploadTopkWeights(topkWeights);
+  }
+
+  public void uploadTopkWeights(float[] topkWeights) {
+    makeCurrent();
+    upload(this.topkWeights, Pointer.to(topkWeights), 4L * topkWeights.length);
+  }
+
+  /** Fills the device-resident expert output y with one bf16 value, for combine on device (bench). */
+  public void fillExpertOutputs(short bf16) {
+    makeCurrent();
+    CudaException.check(JCudaDriver.cuMemsetD16Async(y.pointer(), bf16, y.bytes() / 2, stream), "cuMemsetD16Async(y)");
+  }
+
+  /** Enqueues one dispatch on the device-resident inputs; returns at once. */
+  public void launchDispatch(int numTokens, int numTopk, int numExperts, boolean useFp8, boolean roundScale) {
+    int b = flipBuffer();
+    LowLatencyParams params = params(b, numTokens, numTopk, numExperts / layout.numLocalExperts());
+    params.set(LowLatencyParams.Field.X, x.address())
+        .set(LowLatencyParams.Field.USE_FP8, useFp8 ? 1 : 0)
+        .set(LowLatencyParams.Field.ROUND_SCALE, roundScale ? 1 : 0);
+    kernels.dispatchPrepare(layout.hidden(), params, stream);
+    kernels.dispatch(layout.hidden(), params, stream);
+  }
+
+  @Override
+  public short[] combine(short[] y, int[] topkIdx, float[] topkWeights, DispatchHandle handle) {
+    DispatchInputCheck.combine(layout, y, topkIdx, topkWeights, handle);
+    makeCurrent();
+    uploadCombineInputs(y, topkWeights);
+    upload(this.topkIdx, Pointer.to(topkIdx), 4L * topkIdx.length);
+    upload(srcInfo, Pointer.to(handle.srcInfo()), 4L * handle.srcInfo().length);
+    upload(layoutRange, Pointer.to(handle.layoutRange()), 8L * handle.layoutRange().length);
+    int numTopk = handle.numTokens() == 0 ? 1 : topkIdx.length / handle.numTokens();
+    launchCombine(handle.numTokens(), numTopk, handle.numRanks());
+    synchronize();
+    pollTimeouts();
+    short[] out = new short[handle.numTokens() * layout.hidden()];
+    download(Pointer.to(out), combined, 2L * out.length);
+    return out;
+  }
+
+  /** Enqueues one combine of the device-resident y against the last dispatch's src_info and layout_range. */
+  public void launchCombine(int numTokens, int numTopk, int numRanks) {
+    int b = flipBuffer();
+    LowLatencyParams params = params(b, numTokens, numTopk, numRanks);
+    params.set(LowLatencyParams.Field.X, y.address()).set(LowLatencyParams.Field.RECV_X, combined.address());
+    kernels.combine(layout.hidden(), params, stream);
+  }
+
+  /** Every offset and stride comes from {@link DispatchLayout} for buffer {@code b}. */
+  private LowLatencyParams params(int b, int numTokens, int numTopk, int numRanks) {
+    LowLatencyParams p = new LowLatencyParams();
+    int n = layout.maxTokensPerRank();
+    int el = layout.numLocalExperts();
+    int ranks = layout.maxRanks();
+    int experts = layout.numExperts();
+    p.set(LowLatencyParams.Field.LOCAL_BASE, buffer.address())
+        .set(LowLatencyParams.Field.PEER_BASES, peerBases.address())
+        .set(LowLatencyParams.Field.MASK, deviceMask.address())
+        .set(LowLatencyParams.Field.TOPK_IDX, topkIdx.address())
+        .set(LowLatencyParams.Field.TOPK_WEIGHTS, topkWeights.address())
+        .set(LowLatencyParams.Field.RECV_X, recvX.address())
+        .set(LowLatencyParams.Field.RECV_SCALES, recvScales.address())
+        .set(LowLatencyParams.Field.RECV_COUNT, recvCount.address())
+        .set(LowLatencyParams.Field.SRC_INFO, srcInfo.address())
+        .set(LowLatencyParams.Field.LAYOUT_RANGE, layoutRange.address())
+        .set(LowLatencyParams.Field.EXPERT_COUNT, expertCount.address())
+        .set(LowLatencyParams.Field.TOKEN_LIST, tokenList.address())
+        .set(LowLatencyParams.Field.SEND_OFFSET, layout.dispatchSendSlotOffset(b, 0))
+        .set(LowLatencyParams.Field.SEND_SLOT_STRIDE, stride(n, i -> layout.dispatchSendSlotOffset(b, i)))
+        .set(LowLatencyParams.Field.RECV_OFFSET, layout.dispatchRecvSlotOffset(b, 0, 0, 0))
+        .set(LowLatencyParams.Field.RECV_EXPERT_STRIDE, stride(el, i -> layout.dispatchRecvSlotOffset(b, i, 0, 0)))
+        .set(LowLatencyParams.Field.RECV_RANK_STRIDE, stride(ranks, i -> layout.dispatchRecvSlotOffset(b, 0, i, 0)))
+        .set(LowLatencyParams.Field.RECV_SLOT_STRIDE, stride(n, i -> layout.dispatchRecvSlotOffset(b, 0, 0, i)))
+        .set(LowLatencyParams.Field.COUNT_OFFSET, layout.dispatchCountOffset(b, 0, 0))
+        .set(LowLatencyParams.Field.COUNT_EXPERT_STRIDE, stride(el, i -> layout.dispatchCountOffset(b, i, 0)))
+        .set(LowLatencyParams.Field.COUNT_RANK_STRIDE, stride(ranks, i -> layout.dispatchCountOffset(b, 0, i)))
+        .set(LowLatencyParams.Field.PAYLOAD_OFFSET, DispatchLayout.dispatchPayloadOffset())
+        .set(LowLatencyParams.Field.SCALES_OFFSET, layout.dispatchScalesOffset())
+        .set(LowLatencyParams.Field.COMBINE_RECV_OFFSET, layout.combineRecvSlotOffset(b, 0, 0))
+        .set(LowLatencyParams.Field.COMBINE_EXPERT_STRIDE, stride(experts, i -> layout.combineRecvSlotOffset(b, i, 0)))
+        .set(LowLatencyParams.Field.COMBINE_TOKEN_STRIDE, stride(n, i -> layout.combineRecvSlotOffset(b, 0, i)))
+        .set(LowLatencyParams.Field.FLAG_OFFSET, layout.combineFlagOffset(b, 0))
+        .set(LowLatencyParams.Field.FLAG_STRIDE, stride(experts, i -> layout.combineFlagOffset(b, i)))
+        .set(LowLatencyParams.Field.RANK, rank)
+        .set(LowLatencyParams.Field.NUM_RANKS, numRanks)
+        .set(LowLatencyParams.Field.NUM_LOCAL_EXPERTS, el)
+        .set(LowLatencyParams.Field.MAX_TOKENS, n)
+        .set(LowLatencyParams.Field.NUM_TOKENS, numTokens)
+        .set(LowLatencyParams.Field.NUM_TOPK, numTopk)
+        .set(LowLatencyParams.Field.TIMEOUT_NS, timeout.toNanos());
+    return p;
+  }
+
+  /** The distance between index 1 and index 0 of a layout offset; 0 when the dimension has one entry. */
+  static long stride(int extent, IntToLongFunction offset) {
+    return extent > 1 ? offset.applyAsLong(1) - offset.applyAsLong(0) : 0;
+  }
+
+  /** Flips the buffer index and clears the next buffer's signals on the stream, before this call's kernels. */
+  private int flipBuffer() {
+    int b = bufferIdx;
+    bufferIdx ^= 1;
+    CudaException.check(
+        JCudaDriver.cuMemsetD8Async(
+            buffer.at(layout.signalOffset(bufferIdx)), (byte) 0, layout.signalRegionBytes(), stream),
+        "cuMemsetD8Async(next signals)");
+    return b;
+  }
+
+  private void upload(DeviceArray target, Pointer source, long bytes) {
+    CudaException.check(JCudaDriver.cuMemcpyHtoDAsync(target.pointer(), source, bytes, stream), "cuMemcpyHtoDAsync");
+    // A Java array may move once this call returns: wait until the copy has read it.
+    synchronize();
+  }
+
+  private void download(Pointer target, DeviceArray source, long bytes) {
+    CudaException.check(JCudaDriver.cuMemcpyDtoH(target, source.pointer(), bytes), "cuMemcpyDtoH");
+  }
+
+  private void checkRank(String what, int value) {
+    if (value < 0 || value >= layout.maxRanks()) {
+      throw new IllegalArgumentException(
+          what + " contains " + value + "; ranks must be in 0.." + (layout.maxRanks() - 1) + " (maxRanks)");
+    }
+  }
+
+  @Override
+  public void close() {
+    makeCurrent();
+    JCudaDriver.cuStreamSynchronize(stream);
+    for (CUdeviceptr mapping : mappings) {
+      if (mapping != null) {
+        JCudaDriver.cuIpcCloseMemHandle(mapping);
+      }
+    }
+    for (DeviceArray array : allocations) {
+      array.free();
+    }
+    JCudaDriver.cuStreamDestroy(stream);
+    JCudaDriver.cuDevicePrimaryCtxRelease(device);
+  }
+}

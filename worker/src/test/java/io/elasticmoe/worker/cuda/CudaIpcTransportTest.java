@@ -1,0 +1,36 @@
+package io.elasticmoe.worker.cuda;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import jcuda.driver.CUipcMemHandle;
+import org.junit.jupiter.api.Test;
+
+class CudaIpcTransportTest {
+
+  @Test
+  void handleBytesRoundTripThroughThePrivateReservedField() {
+    byte[] bytes = new byte[64];
+    for (int i = 0; i < bytes.length; i++) {
+      bytes[i] = (byte) (i * 7 + 1);
+    }
+    CUipcMemHandle handle = new CUipcMemHandle();
+    CudaIpcTransport.setHandleBytes(handle, bytes);
+    assertThat(CudaIpcTransport.handleBytes(handle)).isEqualTo(bytes);
+  }
+
+  @Test
+  void metadataCarriesTheHostIdentity() {
+    byte[] metadata = CudaIpcTransport.encode("boot-1234", 42, new byte[64]);
+    assertThat(CudaIpcTransport.decodeHost(metadata)).isEqualTo("boot-1234");
+  }
+
+  @Test
+  void corruptMetadataIsRejectedWithItsSize() {
+    byte[] metadata = CudaIpcTransport.encode("boot-1234", 42, new byte[64]);
+    metadata[3] = 127;
+    assertThatThrownBy(() -> CudaIpcTransport.decodeHost(metadata))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining(metadata.length + " bytes").hasMessageContaining("corrupt");
+  }
+}
