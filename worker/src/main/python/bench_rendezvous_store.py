@@ -4,7 +4,9 @@
 Runs N client processes, each doing P set+get pairs on its own keys, against
   grpc:     the ElasticMoE rendezvous Store over gRPC (python3-grpcio), authenticated with
             the deployment's bearer token on every call;
-  tcpstore: PyTorch's TCPStore (python3-torch), a master in this process.
+  tcpstore: PyTorch's TCPStore (python3-torch), a master in this process;
+  floor:    a trivial Python gRPC Store server (a dict, no auth) in a child process: the cost of
+            the Python gRPC stack alone, to tell server time from client-stack time.
 Both sides use the same client language, the same keys, value size and pair loop. A get is
 TCPStore's blocking get on both sides (our Get with wait=true). Prints progress on stderr and
 one JSON object per (side, clients) on stdout:
@@ -33,7 +35,7 @@ def grpc_client(args, idx, ready, go, out):
     import rendezvous_pb2 as pb
     import rendezvous_pb2_grpc as pbg
 
-    channel = grpc.insecure_channel(args.target)
+    channel = grpc.insecure_channel(args.grpc_target)
     stub = pbg.StoreStub(channel)
     md = (("authorization", "Bearer " + args.token), ("x-elasticmoe-deployment", args.deployment))
     value = b"v" * args.value_bytes
@@ -46,6 +48,35 @@ def grpc_client(args, idx, ready, go, out):
 
     run_pairs(args, idx, pair, ready, go, out)
     channel.close()
+
+
+def floor_server(port_out, stop):
+    import threading
+    from concurrent import futures
+    import grpc
+    sys.path.insert(0, ARGS.stubs)
+    import rendezvous_pb2 as pb
+    import rendezvous_pb2_grpc as pbg
+
+    data = {}
+    lock = threading.Lock()
+
+    class Store(pbg.StoreServicer):
+        def Set(self, request, context):
+            with lock:
+                data[request.key] = request.value
+            return pb.SetResponse()
+
+        def Get(self, request, context):
+            with lock:
+                return pb.GetResponse(value=data[request.key])
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+    pbg.add_StoreServicer_to_server(Store(), server)
+    port_out.put(server.add_insecure_port("127.0.0.1:0"))
+    server.start()
+    stop.wait()
+    server.stop(0)
 
 
 def tcpstore_client(args, idx, ready, go, out):
@@ -91,7 +122,7 @@ def run(args, side, clients):
     ready = ctx.Semaphore(0)
     go = ctx.Event()
     out = ctx.Queue()
-    target = grpc_client if side == "grpc" else tcpstore_client
+    target = tcpstore_client if side == "tcpstore" else grpc_client
     procs = [ctx.Process(target=target, args=(args, i, ready, go, out)) for i in range(clients)]
     for p in procs:
         p.start()
@@ -130,7 +161,7 @@ def main():
     ap.add_argument("--server-warmup", type=int, default=5000,
                     help="untimed pairs by one client before anything is timed, so the rendezvous JVM "
                          "runs JIT-compiled code (a long-lived operator does); 0 to skip")
-    ap.add_argument("--sides", default="grpc,tcpstore")
+    ap.add_argument("--sides", default="grpc,floor,tcpstore")
     args = ap.parse_args()
     from torch.distributed import TCPStore
     from datetime import timedelta
@@ -140,19 +171,31 @@ def main():
     master = TCPStore("127.0.0.1", args.tcpstore_port, is_master=True, wait_for_workers=False,
                       timeout=timedelta(seconds=60))
     args.run = 0
+    global ARGS
+    ARGS = args
+    floor_stop = None
+    if "floor" in args.sides.split(","):
+        ctx = mp.get_context("fork")
+        port_q, floor_stop = ctx.Queue(), ctx.Event()
+        ctx.Process(target=floor_server, args=(port_q, floor_stop), daemon=True).start()
+        args.floor_target = "127.0.0.1:%d" % port_q.get(timeout=60)
     if args.server_warmup > 0 and "grpc" in args.sides:
         print("store: warming the rendezvous server up with %d pairs ..." % args.server_warmup,
               file=sys.stderr, flush=True)
         timed_pairs = args.pairs
         args.pairs = args.server_warmup
+        args.grpc_target = args.target
         run(args, "grpc", 1)
         args.pairs = timed_pairs
     for clients in [int(c) for c in args.clients.split(",")]:
         for side in args.sides.split(","):
             args.run += 1
+            args.grpc_target = args.floor_target if side == "floor" else args.target
             print("store: %s with %d clients x %d pairs ..." % (side, clients, args.pairs),
                   file=sys.stderr, flush=True)
             print(json.dumps(run(args, side, clients)), flush=True)
+    if floor_stop is not None:
+        floor_stop.set()
     del master
 
 
