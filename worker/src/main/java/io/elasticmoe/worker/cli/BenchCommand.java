@@ -12,6 +12,7 @@ import picocli.CommandLine.Command;
       CommandLine.HelpCommand.class,
       io.elasticmoe.worker.bench.placement.BenchEplbCommand.class,
       BenchDataplaneCommand.class,
+      BenchRendezvousCommand.class,
       BenchDataplaneCudaCommand.class,
     })
 public final class BenchCommand implements Runnable {
