@@ -96,19 +96,13 @@ public final class DeepSeekEplb {
     requirePositive("num_replicas", numReplicas);
     if (numLogical % numGroups != 0) {
       throw new IllegalArgumentException(
-          "num_logical is "
-              + numLogical
-              + "; it must be a multiple of num_groups ("
-              + numGroups
-              + ")");
+          "num_logical is %s; it must be a multiple of num_groups (%s)"
+              .formatted(numLogical, numGroups));
     }
     if (numGroups % numNodes != 0) {
       throw new IllegalArgumentException(
-          "num_groups is "
-              + numGroups
-              + "; the hierarchical policy needs a multiple of num_nodes ("
-              + numNodes
-              + ")");
+          "num_groups is %s; the hierarchical policy needs a multiple of num_nodes (%s)"
+              .formatted(numGroups, numNodes));
     }
     if (numGpus % numNodes != 0) {
       throw new IllegalArgumentException(
@@ -116,19 +110,15 @@ public final class DeepSeekEplb {
     }
     if (numReplicas % numGpus != 0) {
       throw new IllegalArgumentException(
-          "num_replicas is "
-              + numReplicas
-              + "; it must be a multiple of num_gpus ("
-              + numGpus
-              + ")");
+          "num_replicas is %s; it must be a multiple of num_gpus (%s)"
+              .formatted(numReplicas, numGpus));
     }
     if (numReplicas < numLogical) {
       throw new IllegalArgumentException(
-          "num_replicas is "
-              + numReplicas
-              + "; it must be at least num_logical ("
-              + numLogical
-              + "): every logical expert needs a replica");
+          String.format(
+              "num_replicas is %s; it must be at least num_logical (%s): every logical expert "
+                  + "needs a replica",
+              numReplicas, numLogical));
     }
   }
 

@@ -35,11 +35,8 @@ public final class ElasticityAwareEplb {
     }
     if (numReplicas % numGpus != 0) {
       throw new IllegalArgumentException(
-          "num_replicas is "
-              + numReplicas
-              + "; it must be a multiple of num_gpus ("
-              + numGpus
-              + ")");
+          "num_replicas is %s; it must be a multiple of num_gpus (%s)"
+              .formatted(numReplicas, numGpus));
     }
     checkActiveRanks(activeRanks, numGpus);
     if (activeRanks.size() == numGpus) {
@@ -51,14 +48,10 @@ public final class ElasticityAwareEplb {
         weight == null || weight.length == 0 || weight[0] == null ? 0 : weight[0].length;
     if (liveSlots < numLogical) {
       throw new IllegalArgumentException(
-          activeRanks.size()
-              + " active ranks x "
-              + slotsPerRank
-              + " slots per rank = "
-              + liveSlots
-              + " slots, fewer than the "
-              + numLogical
-              + " logical experts: some expert would have no live replica");
+          String.format(
+              "%s active ranks x %s slots per rank = %s slots, fewer than the %s logical experts: "
+                  + "some expert would have no live replica",
+              activeRanks.size(), slotsPerRank, liveSlots, numLogical));
     }
     ExpertPlacement live = DeepSeekEplb.rebalanceGlobal(weight, liveSlots, activeRanks.size());
     return expand(live, activeRanks, slotsPerRank, numReplicas);
@@ -109,12 +102,8 @@ public final class ElasticityAwareEplb {
       }
       if (rank <= previous) {
         throw new IllegalArgumentException(
-            "active ranks "
-                + activeRanks
-                + " must be strictly increasing; "
-                + rank
-                + " follows "
-                + previous);
+            "active ranks %s must be strictly increasing; %s follows %s"
+                .formatted(activeRanks, rank, previous));
       }
       previous = rank;
     }

@@ -27,11 +27,10 @@ public final class ExpertsAtRiskCheck {
     int numSlots = placement.phy2log()[0].length;
     if (numSlots % rankFailureDomains.size() != 0) {
       throw new IllegalArgumentException(
-          "rankFailureDomains has "
-              + rankFailureDomains.size()
-              + " entries; the placement's "
-              + numSlots
-              + " slots are not a whole number of slots per rank");
+          String.format(
+              "rankFailureDomains has %s entries; the placement's %s slots are not a whole number "
+                  + "of slots per rank",
+              rankFailureDomains.size(), numSlots));
     }
     FailureDomains domains =
         FailureDomains.of(

@@ -18,11 +18,10 @@ record FailureDomains(int[] domainOfRank, int slotsPerRank) {
   static FailureDomains of(List<String> rankFailureDomains, int numRanks, int slotsPerRank) {
     if (rankFailureDomains.size() != numRanks) {
       throw new IllegalArgumentException(
-          "rankFailureDomains has "
-              + rankFailureDomains.size()
-              + " entries; it needs one per rank ("
-              + numRanks
-              + "), or none to disable spreading");
+          String.format(
+              "rankFailureDomains has %s entries; it needs one per rank (%s), or none to disable "
+                  + "spreading",
+              rankFailureDomains.size(), numRanks));
     }
     Map<String, Integer> ids = new HashMap<>();
     int[] domainOfRank = new int[numRanks];
@@ -30,11 +29,8 @@ record FailureDomains(int[] domainOfRank, int slotsPerRank) {
       String name = rankFailureDomains.get(rank);
       if (name == null || name.isBlank()) {
         throw new IllegalArgumentException(
-            "rankFailureDomains["
-                + rank
-                + "] is "
-                + (name == null ? "null" : "blank")
-                + "; every rank needs the name of its failure domain");
+            "rankFailureDomains[%s] is %s; every rank needs the name of its failure domain"
+                .formatted(rank, (name == null ? "null" : "blank")));
       }
       domainOfRank[rank] = ids.computeIfAbsent(name, n -> ids.size());
     }

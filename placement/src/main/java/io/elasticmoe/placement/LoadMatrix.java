@@ -25,31 +25,21 @@ final class LoadMatrix {
     for (int layer = 0; layer < load.length; layer++) {
       if (load[layer] == null || load[layer].length != numLogical) {
         throw new IllegalArgumentException(
-            field
-                + "["
-                + layer
-                + "] has "
-                + (load[layer] == null ? 0 : load[layer].length)
-                + " experts; every layer must have "
-                + numLogical
-                + " like "
-                + field
-                + "[0]");
+            "%s[%s] has %s experts; every layer must have %s like %s[0]"
+                .formatted(
+                    field,
+                    layer,
+                    (load[layer] == null ? 0 : load[layer].length),
+                    numLogical,
+                    field));
       }
       for (int expert = 0; expert < numLogical; expert++) {
         double value = load[layer][expert];
         float rounded = (float) value;
         if (!(value >= 0) || Float.isInfinite(rounded)) {
           throw new IllegalArgumentException(
-              field
-                  + "["
-                  + layer
-                  + "]["
-                  + expert
-                  + "] is "
-                  + value
-                  + "; loads must be finite, non-negative and at most "
-                  + Float.MAX_VALUE);
+              "%s[%s][%s] is %s; loads must be finite, non-negative and at most %s"
+                  .formatted(field, layer, expert, value, Float.MAX_VALUE));
         }
         rows[layer][expert] = rounded;
       }

@@ -39,11 +39,10 @@ public record RebalancePolicy(Duration interval, double imbalanceThreshold, doub
     }
     if (!(hysteresis >= 0) || hysteresis > imbalanceThreshold - 1) {
       throw new IllegalArgumentException(
-          "hysteresis is "
-              + hysteresis
-              + "; it must be in [0, imbalanceThreshold - 1 = "
-              + (imbalanceThreshold - 1)
-              + "] so that a balanced world re-arms the trigger");
+          String.format(
+              "hysteresis is %s; it must be in [0, imbalanceThreshold - 1 = %s] so that a balanced "
+                  + "world re-arms the trigger",
+              hysteresis, (imbalanceThreshold - 1)));
     }
   }
 

@@ -72,8 +72,7 @@ final class ReplicaSpreadPlanner {
         double delta = Math.abs(slotLoad[slot] - replicaLoad);
         // The cheap load test first: it rejects most slots before their replicas are looked at.
         if (delta < bestDelta
-            && canMoveInto(
-                log2phy[phy2log[slot]], logcnt[phy2log[slot]], slot, home, domains)) {
+            && canMoveInto(log2phy[phy2log[slot]], logcnt[phy2log[slot]], slot, home, domains)) {
           bestDelta = delta;
           partnerSlot = slot;
         }

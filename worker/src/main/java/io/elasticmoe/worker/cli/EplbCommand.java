@@ -247,10 +247,8 @@ public final class EplbCommand implements Callable<Integer> {
     JsonNode node = testCase.get(field);
     if (node == null || !node.canConvertToExactIntegral() || !node.canConvertToInt()) {
       throw new IllegalArgumentException(
-          field
-              + " is "
-              + (node == null ? "missing" : node.toString())
-              + "; an integer is required");
+          "%s is %s; an integer is required"
+              .formatted(field, (node == null ? "missing" : node.toString())));
     }
     return node.intValue();
   }
