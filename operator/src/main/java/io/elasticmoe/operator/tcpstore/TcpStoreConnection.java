@@ -7,6 +7,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.SelectionKey;
 import java.nio.channels.SocketChannel;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
@@ -174,7 +175,25 @@ final class TcpStoreConnection {
       case TcpStoreRequest.MultiSet m -> core.multiSet(storeNamespace, m.keys(), m.values());
       case TcpStoreRequest.CancelWait c -> cancelWaits();
       case TcpStoreRequest.Ping p -> reply(uint32(p.nonce()));
+      case TcpStoreRequest.ListKeys l -> reply(keyList(core.keys(storeNamespace)));
     }
+  }
+
+  /** An int64 count, then each key as a byte vector; the client drops keys outside its prefix. */
+  private static ByteBuffer keyList(List<String> keys) {
+    List<byte[]> encoded = new ArrayList<>(keys.size());
+    long total = Long.BYTES;
+    for (String key : keys) {
+      byte[] bytes = key.getBytes(StandardCharsets.UTF_8);
+      encoded.add(bytes);
+      total += Long.BYTES + bytes.length;
+    }
+    ByteBuffer reply = ByteBuffer.allocate(Math.toIntExact(total)).order(ByteOrder.LITTLE_ENDIAN);
+    reply.putLong(keys.size());
+    for (byte[] bytes : encoded) {
+      reply.putLong(bytes.length).put(bytes);
+    }
+    return reply.flip();
   }
 
   /** Values read at one instant when all keys exist (the usual case: clients wait first). */

@@ -102,7 +102,8 @@ public final class TcpStoreFrameDecoder {
       case MULTI_SET -> multiSet(f);
       case CANCEL_WAIT -> new TcpStoreRequest.CancelWait();
       case PING -> new TcpStoreRequest.Ping(f.u32());
-      case WATCH_KEY, QUEUE_PUSH, QUEUE_POP, QUEUE_LEN, LIST_KEYS, BARRIER ->
+      case LIST_KEYS -> new TcpStoreRequest.ListKeys();
+      case WATCH_KEY, QUEUE_PUSH, QUEUE_POP, QUEUE_LEN, BARRIER ->
           throw new TcpStoreProtocolException(
               "query type "
                   + code

@@ -22,10 +22,12 @@ public enum TcpStoreOp {
   MULTI_SET,
   CANCEL_WAIT,
   PING,
-  /** Queue ops and the ops after them exist only with the libuv server of recent 2.x; not served. */
+  /** Queue ops exist only with the libuv server of 2.7 and later; not served. */
   QUEUE_PUSH,
   QUEUE_POP,
   QUEUE_LEN,
+  /** 2.11 (code 17, seen from a torch 2.11 client). */
   LIST_KEYS,
+  /** PyTorch main after 2.11; not served, and its code 18 is not yet seen from a released client. */
   BARRIER
 }

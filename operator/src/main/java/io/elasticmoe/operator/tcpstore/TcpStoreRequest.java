@@ -32,4 +32,6 @@ public sealed interface TcpStoreRequest {
   record CancelWait() implements TcpStoreRequest {}
 
   record Ping(int nonce) implements TcpStoreRequest {}
+
+  record ListKeys() implements TcpStoreRequest {}
 }

@@ -107,6 +107,23 @@ class TcpStoreEndpointTest {
     }
   }
 
+  @Test
+  void listKeysAnswersEveryKeyOfTheNamespace() throws Exception {
+    TcpStoreEndpoint endpoint = start();
+    core.set(NS, "/a", b("1"));
+    core.set(NS, "/é", b("2"));
+    core.set("team-b/other", "/hidden", b("3"));
+    try (TcpStoreWireClient c = new TcpStoreWireClient(endpoint.port(), TcpStoreDialect.PYTORCH_2)) {
+      c.send(c.frame(TcpStoreOp.LIST_KEYS));
+      long count = c.readI64();
+      List<String> keys = new ArrayList<>();
+      for (long i = 0; i < count; i++) {
+        keys.add(new String(c.readBytes(), UTF_8));
+      }
+      assertThat(keys).containsExactlyInAnyOrder("/a", "/é");
+    }
+  }
+
   @ParameterizedTest
   @EnumSource(TcpStoreDialect.class)
   void blockingWaitIsWokenByACoreSetWithoutPolling(TcpStoreDialect dialect) throws Exception {

@@ -78,7 +78,7 @@ class TcpStoreFuzzTest {
   void decoderNeverThrowsAnythingButAProtocolException() {
     TcpStoreFrameDecoder decoder = new TcpStoreFrameDecoder(KeyValueLimits.DEFAULTS, 1 << 20);
     Random random = new Random(SEED);
-    for (int i = 0; i < 200_000; i++) {
+    for (int i = 0; i < 50_000; i++) {
       TcpStoreDialect dialect = TcpStoreDialect.values()[random.nextInt(2)];
       List<byte[]> frames = validFrames(dialect);
       byte[] input = mutate(random, frames.get(random.nextInt(frames.size())));
@@ -103,7 +103,7 @@ class TcpStoreFuzzTest {
     try (TcpStoreEndpoint endpoint =
         TcpStoreEndpoint.start(NS, NS, new InetSocketAddress("127.0.0.1", 0), core, limits)) {
       Random random = new Random(SEED);
-      for (int i = 0; i < 1000; i++) {
+      for (int i = 0; i < 500; i++) {
         TcpStoreDialect dialect = TcpStoreDialect.values()[random.nextInt(2)];
         List<byte[]> frames = validFrames(dialect);
         try (Socket socket = new Socket()) {

@@ -171,6 +171,11 @@ public final class KeyValueCore {
     return read(namespace, ns -> (long) ns.entries.size());
   }
 
+  /** Every key of the namespace at one instant, in no particular order (TCPStore's list_keys). */
+  public List<String> keys(String namespace) {
+    return read(namespace, ns -> List.copyOf(ns.entries.keySet()));
+  }
+
   /** Sets all pairs atomically: waiters see either none or all of them. A later duplicate key wins. */
   public void multiSet(String namespace, List<String> keys, List<byte[]> values) {
     checkKeys(keys);
