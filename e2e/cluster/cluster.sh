@@ -28,6 +28,7 @@ PKI="$STATE/pki"
 LOGS="$STATE/logs"
 PIDS="$STATE/pids"
 KUBECONFIG_FILE="$STATE/kubeconfig"
+OWNER_FILE=/run/elasticmoe-cluster.state   # which state folder owns the machine's cluster
 CTR=(ctr)
 
 usage() {
@@ -121,7 +122,7 @@ port_owner() { # $1 = port: prints "addr:port by PROCESS" if something listens t
 check_port_free() { # $1 = port, $2 = what we want it for
   local owner
   owner="$(port_owner "$1")"
-  [[ -z $owner ]] || die "port $1 (needed for $2) is in use: $owner. Stop it or set the matching ELASTICMOE_*_PORT (see docs/local-cluster.md)"
+  [[ -z $owner ]] || die "port $1 (needed for $2) is in use: $owner. Stop it (etcd and the API server can move: ELASTICMOE_ETCD_PORT, ELASTICMOE_ETCD_PEER_PORT, ELASTICMOE_API_PORT)"
 }
 
 check_subnet_free() { # $1 = cidr, $2 = our bridge name
@@ -406,6 +407,7 @@ start_containerd() { # $1 = index
     mkdir -p /var/log/pods
     touch "$STATE/created-var-log-pods"
   fi
+  [[ -d /run/netns || -f $STATE/created-run-netns ]] || touch "$STATE/created-run-netns"  # CNI creates it
   log "starting containerd of $(node_name "$i") (socket $(node_sock "$i"))"
   # A private mount namespace per node: kubelet 1.20 hard-codes /var/log/pods and removes the log
   # folders of pods it does not know, so each node gets its own folder bound there. Its kubelet joins
@@ -515,20 +517,23 @@ list_chains() { # $1 = iptables|ip6tables: prints "CMD TABLE CHAIN" for KUBE-*/C
 remove_our_chains() {
   local before="$STATE/iptables-before.txt"
   [[ -f $before ]] || before=/dev/null
-  local cmd table chain
   local ours
   ours="$( { list_chains iptables; list_chains ip6tables; } | grep -vxF -f "$before" || true)"
   [[ -n $ours ]] || return 0
-  # First the rules that jump to our chains from any chain, then flush and delete the chains.
-  while read -r cmd table chain; do
-    local rule
+  local cmd table chains rule
+  # per (command, table): delete the jumps into our chains from other chains, then flush and delete ours
+  while read -r cmd table; do
+    chains="$(awk -v c="$cmd" -v t="$table" '$1 == c && $2 == t {print $3}' <<<"$ours")"
     while read -r rule; do
       [[ -n $rule ]] || continue
       eval "$cmd -t $table -D ${rule#-A }" 2>/dev/null || true
-    done < <("$cmd-save" -t "$table" 2>/dev/null | grep -E "^-A .* -j $chain( |\$)" || true)
-  done <<<"$ours"
-  while read -r cmd table chain; do "$cmd" -t "$table" -F "$chain" 2>/dev/null || true; done <<<"$ours"
-  while read -r cmd table chain; do "$cmd" -t "$table" -X "$chain" 2>/dev/null || true; done <<<"$ours"
+    done < <("$cmd-save" -t "$table" 2>/dev/null | awk -v list="$(tr "\n" " " <<<"$chains")" '
+      BEGIN { n = split(list, a, " "); for (i = 1; i <= n; i++) ours[a[i]] = 1 }
+      $1 == "-A" && !($2 in ours) { for (i = 3; i < NF; i++) if ($i == "-j" && ($(i + 1) in ours)) { print; break } }')
+    local ch
+    for ch in $chains; do "$cmd" -t "$table" -F "$ch" 2>/dev/null || true; done
+    for ch in $chains; do "$cmd" -t "$table" -X "$ch" 2>/dev/null || true; done
+  done < <(awk '{print $1, $2}' <<<"$ours" | sort -u)
 }
 
 set_sysctl() { # $1 = key, $2 = value; remembers the old value for `down`
@@ -585,12 +590,18 @@ EOF
     [[ -z $gpus_given ]] || GPUS_PER_NODE=$want_gpus
   fi
 
+  # one local cluster per machine: bridges, node IPs and ports are fixed
+  if [[ -f $OWNER_FILE && "$(cat "$OWNER_FILE")" != "$STATE" && -d "$(cat "$OWNER_FILE")" ]]; then
+    die "another local cluster is running from state $(cat "$OWNER_FILE"); stop it first: ELASTICMOE_STATE=$(cat "$OWNER_FILE") $0 down"
+  fi
+
   "$CLUSTER_DIR/prereqs.sh"
   check_tools
   "$CLUSTER_DIR/build-k8s.sh"
   "$CLUSTER_DIR/fetch-helm.sh" >/dev/null
 
   mkdir -p "$STATE" "$PKI" "$LOGS" "$PIDS"
+  echo "$STATE" >"$OWNER_FILE"
   save_config
   snapshot_iptables
   [[ -f $STATE/runc-ok ]] || { probe_runc; touch "$STATE/runc-ok"; }
@@ -683,7 +694,7 @@ cmd_down() {
       ip link del "$b" 2>/dev/null || warn "could not delete bridge $b"
     fi
   done
-  ip link show emoe-api >/dev/null 2>&1 && ip link del emoe-api
+  if ip link show emoe-api >/dev/null 2>&1; then ip link del emoe-api || warn "could not delete bridge emoe-api"; fi
   # netns files CNI left on the host file system (their mounts lived in the nodes' namespaces)
   local f
   for f in /run/netns/cni-*; do
@@ -699,30 +710,37 @@ cmd_down() {
       echo "${kv#*=}" >"/proc/sys/$(echo "${kv%%=*}" | tr . /)" 2>/dev/null || true
     done <"$STATE/sysctl-before.txt"
   fi
-  [[ -f $STATE/created-var-log-pods ]] && rmdir /var/log/pods 2>/dev/null
+  [[ -f $STATE/created-var-log-pods ]] && { rmdir /var/log/pods 2>/dev/null || true; }
+  [[ -f $STATE/created-run-netns ]] && { rmdir /run/netns 2>/dev/null || true; }
   rm -rf "$STATE"
+  if [[ -f $OWNER_FILE && "$(cat "$OWNER_FILE")" == "$STATE" ]]; then rm -f "$OWNER_FILE"; fi
   log "cluster down in $((SECONDS - t0))s; state $STATE removed"
 }
 
-stop_node_containers() { # $1 = index: kill and delete every container of that node's containerd
+stop_node_containers() { # $1 = index: kill and delete every container and sandbox of that node
   local i="$1" sock
   sock="$(node_sock "$i")"
   containerd_healthy "$i" || return 0
   local c=("${CTR[@]}" --address "$sock" -n k8s.io)
   local ids id
   ids="$("${c[@]}" tasks ls -q 2>/dev/null || true)"
-  [[ -z $ids ]] || log "killing $(wc -w <<<"$ids") containers and sandboxes of $(node_name "$i")"
-  for id in $ids; do "${c[@]}" tasks kill -s SIGKILL "$id" >/dev/null 2>&1 || true; done
-  local t=$SECONDS
-  for id in $ids; do
-    until "${c[@]}" tasks delete "$id" >/dev/null 2>&1; do
-      ((SECONDS - t < 15)) || { "${c[@]}" tasks delete -f "$id" >/dev/null 2>&1 || true; break; }
+  if [[ -n $ids ]]; then
+    log "killing $(wc -w <<<"$ids") containers and sandboxes of $(node_name "$i")"
+    for id in $ids; do "${c[@]}" tasks kill -a -s SIGKILL "$id" >/dev/null 2>&1 & done
+    wait
+    local t=$SECONDS running
+    while :; do
+      running="$("${c[@]}" tasks ls 2>/dev/null | awk 'NR > 1 && $3 != "STOPPED"' | wc -l)"
+      ((running == 0 || SECONDS - t >= 15)) && break
       sleep 0.3
     done
-  done
+    for id in $ids; do "${c[@]}" tasks delete -f "$id" >/dev/null 2>&1 & done
+    wait
+  fi
   for id in $("${c[@]}" containers ls -q 2>/dev/null || true); do
-    "${c[@]}" containers delete "$id" >/dev/null 2>&1 || true
+    "${c[@]}" containers delete "$id" >/dev/null 2>&1 &
   done
+  wait
 }
 
 kill_shims() { # shims of this node's containerd that outlived it (found by their -address argument)
