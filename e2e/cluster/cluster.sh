@@ -431,7 +431,7 @@ start_kubelet() { # $1 = index
     --container-runtime remote --container-runtime-endpoint "unix://$(node_sock "$i")" \
     --runtime-request-timeout 5m --root-dir "$d/kubelet" --cert-dir "$d/kubelet/pki" \
     --hostname-override "$(node_name "$i")" --node-ip "$(node_ip "$i")" \
-    --node-labels "topology.kubernetes.io/zone=$(node_zone "$i")" --v 1
+    --node-labels "topology.kubernetes.io/zone=$(node_zone "$i")" --v "${ELASTICMOE_KUBELET_VERBOSITY:-1}"
   wait_for "kubelet of $(node_name "$i")" 60 kubelet_healthy "$i" \
     || die "kubelet of $(node_name "$i") did not become healthy in 60s; see $LOGS/kubelet-$i.log"
 }
@@ -598,7 +598,7 @@ EOF
   "$CLUSTER_DIR/prereqs.sh"
   check_tools
   "$CLUSTER_DIR/build-k8s.sh"
-  "$CLUSTER_DIR/fetch-helm.sh" >/dev/null
+  "$CLUSTER_DIR/fetch-helm.sh" >/dev/null || warn "Helm is not available (the cluster works without it; installing charts needs it)"
 
   mkdir -p "$STATE" "$PKI" "$LOGS" "$PIDS"
   echo "$STATE" >"$OWNER_FILE"
