@@ -30,7 +30,6 @@ main() {
   command -v go >/dev/null || die "go not found: apt-get install -y golang-go"
   local reflect2=/usr/share/gocode/src/github.com/modern-go/reflect2
   [[ -d $reflect2 ]] || die "$reflect2 missing: apt-get install -y golang-github-modern-go-reflect2-dev"
-  command -v dpkg-source >/dev/null || die "dpkg-source not found: apt-get install -y dpkg-dev"
 
   local work="$EMOE_CACHE/k8s-build"
   rm -rf "$work"; mkdir -p "$work"

@@ -30,9 +30,7 @@ declare -A PROBE=(
   [openssl]=/usr/bin/openssl
   [unzip]=/usr/bin/unzip
   [curl]=/usr/bin/curl
-  [dpkg-dev]=/usr/bin/dpkg-source
   [procps]=/usr/bin/pgrep
-  [psmisc]=/usr/bin/fuser
 )
 
 missing_packages() {
