@@ -29,57 +29,85 @@ __device__ __forceinline__ void dispatch_prepare(const LowLatencyParams& p) {
   const __nv_bfloat16* const x = reinterpret_cast<const __nv_bfloat16*>(p.x);
   const int* const topk_idx = reinterpret_cast<const int*>(p.topk_idx);
 
-  // Slot lists: one warp per expert scans topk_idx in (token, k) order.
+  // Slot lists: one warp per expert scans topk_idx in (token, k) order, kScanUnroll loads in flight per lane
+  // before the first ballot (one load at a time left the scan latency-bound: 1024 tokens x top-8 is 256
+  // dependent L2 round trips per warp).
+  constexpr int kScanUnroll = 8;
   const int num_entries = num_tokens * num_topk;
   for (int e = warp; e < num_experts; e += num_warps) {
     int* const list = reinterpret_cast<int*>(p.token_list) + static_cast<int64_t>(e) * max_tokens;
     int count = 0;
-    for (int i = 0; i < num_entries; i += 32) {
-      const int entry = i + lane;
-      const bool hit = entry < num_entries && __ldg(topk_idx + entry) == e;
-      const unsigned hits = __ballot_sync(0xffffffffu, hit);
-      const int slot = count + __popc(hits & ((1u << lane) - 1u));
-      // A token naming one expert twice could overflow N slots; DispatchInputCheck bounds tokens by N.
-      if (hit && slot < max_tokens) list[slot] = entry / num_topk;
-      count += __popc(hits);
+    for (int i = 0; i < num_entries; i += 32 * kScanUnroll) {
+      int value[kScanUnroll];
+#pragma unroll
+      for (int u = 0; u < kScanUnroll; ++u) {
+        const int entry = i + u * 32 + lane;
+        value[u] = entry < num_entries ? __ldg(topk_idx + entry) : -1;
+      }
+#pragma unroll
+      for (int u = 0; u < kScanUnroll; ++u) {
+        const bool hit = value[u] == e;
+        const unsigned hits = __ballot_sync(0xffffffffu, hit);
+        const int slot = count + __popc(hits & ((1u << lane) - 1u));
+        // A token naming one expert twice could overflow N slots; DispatchInputCheck bounds tokens by N.
+        if (hit && slot < max_tokens) list[slot] = (i + u * 32 + lane) / num_topk;
+        count += __popc(hits);
+      }
     }
     if (lane == 0) reinterpret_cast<int*>(p.expert_count)[e] = min(count, max_tokens);
   }
 
-  // Cast: one warp per (token, 128-channel group); a lane holds 4 channels.
-  for (int item = warp; item < num_tokens * kNumScales; item += num_warps) {
-    const int t = item / kNumScales;
-    const int group = item % kNumScales;
-    char* const slot = base + p.send_offset + t * p.send_slot_stride;
-    if (group == 0 && lane == 0) *reinterpret_cast<int*>(slot) = t;
-    const int channel = group * NUM_CHANNELS_PER_SCALE + lane * 4;
-    const uint2 raw = *reinterpret_cast<const uint2*>(x + static_cast<int64_t>(t) * kHidden + channel);
-    if (!p.use_fp8) {
-      *reinterpret_cast<uint2*>(slot + p.payload_offset + channel * 2) = raw;
-      continue;
+  // Cast: one warp per (token, 128-channel group); a lane holds 4 channels. kCastUnroll groups' loads are
+  // issued before the first reduction, so a warp's strided items do not pay the load latency one by one.
+  constexpr int kCastUnroll = 4;
+  const int num_items = num_tokens * kNumScales;
+  for (int first = warp; first < num_items; first += num_warps * kCastUnroll) {
+    uint2 raw[kCastUnroll];
+#pragma unroll
+    for (int u = 0; u < kCastUnroll; ++u) {
+      const int item = first + u * num_warps;
+      const int t = item / kNumScales;
+      const int channel = (item % kNumScales) * NUM_CHANNELS_PER_SCALE + lane * 4;
+      raw[u] = item < num_items
+                   ? __ldg(reinterpret_cast<const uint2*>(x + static_cast<int64_t>(t) * kHidden + channel))
+                   : make_uint2(0, 0);
     }
-    const __nv_bfloat162* pair = reinterpret_cast<const __nv_bfloat162*>(&raw);
-    const float2 lo = __bfloat1622float2(pair[0]);
-    const float2 hi = __bfloat1622float2(pair[1]);
-    float amax = fmaxf(fmaxf(fabsf(lo.x), fabsf(lo.y)), fmaxf(fabsf(hi.x), fabsf(hi.y)));
-    amax = fmaxf(warp_reduce_max(amax), FP8_AMAX_FLOOR);
-    // Same float operations as Fp8Codec.scale/scaleInv, so the codes and scales match the CPU backend.
-    float scale, scale_inv;
-    if (p.round_scale) {
-      const int exponent = ceil_log2(amax * (1.0f / FP8_MAX));
-      scale = exp2_int(-exponent);
-      scale_inv = exp2_int(exponent);
-    } else {
-      scale = __fdiv_rn(FP8_MAX, amax);
-      scale_inv = __fmul_rn(amax, 1.0f / FP8_MAX);
+#pragma unroll
+    for (int u = 0; u < kCastUnroll; ++u) {
+      const int item = first + u * num_warps;
+      if (item >= num_items) break;  // warp-uniform
+      const int t = item / kNumScales;
+      const int group = item % kNumScales;
+      const int channel = group * NUM_CHANNELS_PER_SCALE + lane * 4;
+      char* const slot = base + p.send_offset + t * p.send_slot_stride;
+      if (group == 0 && lane == 0) *reinterpret_cast<int*>(slot) = t;
+      if (!p.use_fp8) {
+        *reinterpret_cast<uint2*>(slot + p.payload_offset + channel * 2) = raw[u];
+        continue;
+      }
+      const __nv_bfloat162* pair = reinterpret_cast<const __nv_bfloat162*>(&raw[u]);
+      const float2 lo = __bfloat1622float2(pair[0]);
+      const float2 hi = __bfloat1622float2(pair[1]);
+      float amax = fmaxf(fmaxf(fabsf(lo.x), fabsf(lo.y)), fmaxf(fabsf(hi.x), fabsf(hi.y)));
+      amax = fmaxf(warp_reduce_max(amax), FP8_AMAX_FLOOR);
+      // Same float operations as Fp8Codec.scale/scaleInv, so the codes and scales match the CPU backend.
+      float scale, scale_inv;
+      if (p.round_scale) {
+        const int exponent = ceil_log2(amax * (1.0f / FP8_MAX));
+        scale = exp2_int(-exponent);
+        scale_inv = exp2_int(exponent);
+      } else {
+        scale = __fdiv_rn(FP8_MAX, amax);
+        scale_inv = __fmul_rn(amax, 1.0f / FP8_MAX);
+      }
+      const __nv_fp8x2_storage_t c0 = __nv_cvt_float2_to_fp8x2(
+          make_float2(__fmul_rn(lo.x, scale), __fmul_rn(lo.y, scale)), __NV_SATFINITE, __NV_E4M3);
+      const __nv_fp8x2_storage_t c1 = __nv_cvt_float2_to_fp8x2(
+          make_float2(__fmul_rn(hi.x, scale), __fmul_rn(hi.y, scale)), __NV_SATFINITE, __NV_E4M3);
+      *reinterpret_cast<uint32_t*>(slot + p.payload_offset + channel) =
+          static_cast<uint32_t>(c0) | (static_cast<uint32_t>(c1) << 16);
+      if (lane == 0) *reinterpret_cast<float*>(slot + p.scales_offset + group * 4) = scale_inv;
     }
-    const __nv_fp8x2_storage_t c0 = __nv_cvt_float2_to_fp8x2(
-        make_float2(__fmul_rn(lo.x, scale), __fmul_rn(lo.y, scale)), __NV_SATFINITE, __NV_E4M3);
-    const __nv_fp8x2_storage_t c1 = __nv_cvt_float2_to_fp8x2(
-        make_float2(__fmul_rn(hi.x, scale), __fmul_rn(hi.y, scale)), __NV_SATFINITE, __NV_E4M3);
-    *reinterpret_cast<uint32_t*>(slot + p.payload_offset + channel) =
-        static_cast<uint32_t>(c0) | (static_cast<uint32_t>(c1) << 16);
-    if (lane == 0) *reinterpret_cast<float*>(slot + p.scales_offset + group * 4) = scale_inv;
   }
 }
 

@@ -1,8 +1,8 @@
 package io.elasticmoe.worker.cli;
 
 import io.elasticmoe.worker.cuda.CudaDataplaneBench;
-import io.elasticmoe.worker.cuda.FileKeyValueStore;
 import io.elasticmoe.worker.cuda.GpuProbe;
+import io.elasticmoe.worker.store.DirectoryKeyValueStore;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -167,7 +167,7 @@ public final class BenchDataplaneCudaCommand implements Callable<Integer> {
   }
 
   private int runRank() throws Exception {
-    try (FileKeyValueStore kv = new FileKeyValueStore(store)) {
+    try (DirectoryKeyValueStore kv = new DirectoryKeyValueStore(Files.createDirectories(store))) {
       CudaDataplaneBench bench = new CudaDataplaneBench(
           rank, ranks, experts, hidden, topk, iterations, warmup, kv, Duration.ofMillis(timeoutMillis));
       for (CudaDataplaneBench.Result r : bench.run(tokens, t -> System.out.println("measured " + t + " tokens/rank"))) {
