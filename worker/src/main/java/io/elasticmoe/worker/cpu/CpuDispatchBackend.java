@@ -9,6 +9,7 @@ import io.elasticmoe.worker.runtime.Fp8Codec;
 import io.elasticmoe.worker.runtime.PeerTimeoutException;
 import io.elasticmoe.worker.store.KeyValueStore;
 import io.elasticmoe.worker.store.StoreTimeoutException;
+import io.elasticmoe.worker.transport.IdleBackoff;
 import io.elasticmoe.worker.transport.UcxTransport;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
@@ -451,6 +452,7 @@ public final class CpuDispatchBackend implements DispatchBackend {
   private long awaitSignal(long offset, int src) {
     long startNanos = System.nanoTime();
     long deadline = startNanos + timeout.toNanos();
+    IdleBackoff backoff = new IdleBackoff();
     while (true) {
       long value = (long) LONGS.getVolatile(buffer, (int) offset);
       if (value != 0) {
@@ -464,8 +466,7 @@ public final class CpuDispatchBackend implements DispatchBackend {
         return 0;
       }
       transport.progress();
-      // Ranks may outnumber cores (CI runs 8 rank processes on 2): give the core away while idle.
-      Thread.yield();
+      backoff.idle();
     }
   }
 

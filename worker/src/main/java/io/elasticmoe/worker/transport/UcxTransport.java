@@ -193,6 +193,7 @@ public final class UcxTransport implements AutoCloseable {
         incomplete.add(rank);
       }
     }
+    IdleBackoff backoff = new IdleBackoff();
     while (!pending.isEmpty()) {
       for (var it = pending.entrySet().iterator(); it.hasNext(); ) {
         var entry = it.next();
@@ -214,8 +215,8 @@ public final class UcxTransport implements AutoCloseable {
         break;
       }
       progress();
-      // Ranks may outnumber cores: a completion may need the peer to run, so give the core away.
-      Thread.yield();
+      // Shared-memory puts complete only when the peer progresses: let it run.
+      backoff.idle();
     }
     return incomplete;
   }

@@ -7,6 +7,7 @@ import io.elasticmoe.worker.runtime.DispatchResult;
 import io.elasticmoe.worker.store.DirectoryKeyValueStore;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Arrays;
 import java.util.Random;
 import java.util.stream.IntStream;
 
@@ -64,10 +65,11 @@ public final class DataplaneBenchRank {
         }
       }
       if (!backend.takePeerTimeouts().isEmpty()) {
-        throw new IllegalStateException("rank " + rank + " masked a peer during the benchmark: " + backend.queryMask());
+        throw new IllegalStateException(
+            "rank " + rank + " masked a peer during the benchmark: mask " + Arrays.toString(backend.queryMask()));
       }
     }
-    System.out.println("SELECTED " + java.util.Arrays.stream(topkIdx).filter(e -> e >= 0).count());
+    System.out.println("SELECTED " + Arrays.stream(topkIdx).filter(e -> e >= 0).count());
     System.out.println("DISPATCH_NS " + join(dispatchNanos));
     System.out.println("COMBINE_NS " + join(combineNanos));
   }
