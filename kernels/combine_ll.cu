@@ -42,10 +42,14 @@ __device__ __forceinline__ void combine(const LowLatencyParams& p) {
       const int begin = static_cast<int>(range >> 32);
       char* const dst = reinterpret_cast<char*>(peer_bases[src]) + p.combine_recv_offset +
                         expert * p.combine_expert_stride;
-      for (int i = warp; i < count; i += num_warps) {
-        const int64_t row = local_expert * rows_per_expert + begin + i;
+      // kRowSplit warps share a row, so a block with few rows still keeps all its warps storing.
+      constexpr int kRowSplit = 4;
+      constexpr int64_t kPartBytes = kHidden * 2 / kRowSplit;
+      for (int i = warp; i < count * kRowSplit; i += num_warps) {
+        const int64_t row = local_expert * rows_per_expert + begin + i / kRowSplit;
+        const int64_t part = (i % kRowSplit) * kPartBytes;
         const int token = __ldg(src_info + row);
-        warp_copy(dst + token * p.combine_token_stride, y + row * kHidden * 2, kHidden * 2, lane);
+        warp_copy(dst + token * p.combine_token_stride + part, y + row * kHidden * 2 + part, kPartBytes, lane);
       }
     }
     __syncthreads();
@@ -93,18 +97,34 @@ __device__ __forceinline__ void combine(const LowLatencyParams& p) {
     const unsigned selected = __ballot_sync(0xffffffffu, valid);
     if (channel >= kHidden) continue;
     float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    for (int k = 0; k < num_topk; ++k) {
-      if (!(selected >> k & 1u)) continue;
-      const int e = __ldg(topk_idx + t * num_topk + k);
-      const float w = __ldg(topk_weights + t * num_topk + k);
-      const int4 raw = *reinterpret_cast<const int4*>(base + p.combine_recv_offset + e * p.combine_expert_stride +
-                                                      t * p.combine_token_stride + channel * 2);
-      const __nv_bfloat162* pairs = reinterpret_cast<const __nv_bfloat162*>(&raw);
+    // kLoadBatch selections' rows are loaded before the first is summed (the loads are independent; only the
+    // sum is ordered), then summed in k order.
+    constexpr int kLoadBatch = 8;
+    for (int k0 = 0; k0 < num_topk; k0 += kLoadBatch) {
+      int4 raw[kLoadBatch];
+      float w[kLoadBatch];
 #pragma unroll
-      for (int j = 0; j < 4; ++j) {
-        const float2 v = __bfloat1622float2(pairs[j]);
-        acc[2 * j] = __fadd_rn(acc[2 * j], __fmul_rn(w, v.x));
-        acc[2 * j + 1] = __fadd_rn(acc[2 * j + 1], __fmul_rn(w, v.y));
+      for (int u = 0; u < kLoadBatch; ++u) {
+        const int k = k0 + u;
+        w[u] = 0;
+        if (k < num_topk && (selected >> k & 1u)) {
+          const int e = __ldg(topk_idx + t * num_topk + k);
+          w[u] = __ldg(topk_weights + t * num_topk + k);
+          raw[u] = *reinterpret_cast<const int4*>(base + p.combine_recv_offset + e * p.combine_expert_stride +
+                                                  t * p.combine_token_stride + channel * 2);
+        }
+      }
+#pragma unroll
+      for (int u = 0; u < kLoadBatch; ++u) {
+        const int k = k0 + u;
+        if (!(k < num_topk && (selected >> k & 1u))) continue;
+        const __nv_bfloat162* pairs = reinterpret_cast<const __nv_bfloat162*>(&raw[u]);
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+          const float2 v = __bfloat1622float2(pairs[j]);
+          acc[2 * j] = __fadd_rn(acc[2 * j], __fmul_rn(w[u], v.x));
+          acc[2 * j + 1] = __fadd_rn(acc[2 * j + 1], __fmul_rn(w[u], v.y));
+        }
       }
     }
     int4 out;
