@@ -19,6 +19,6 @@ install_operator() {
   helm_ upgrade --install elasticmoe "$ROOT/helm/elasticmoe" --namespace "$OPERATOR_NAMESPACE" \
     --set image.pullPolicy=Never --wait --timeout 5m
   # Helm installs CRDs only on first install; keep the CRD current on upgrades too.
-  kubectl apply -f "$ROOT/crds/" >/dev/null
+  kubectl replace -f "$ROOT/crds/" >/dev/null
   kubectl -n "$OPERATOR_NAMESPACE" rollout status deployment/elasticmoe-operator --timeout=300s
 }

@@ -46,11 +46,12 @@ public final class SpecValidator {
     if (spec.worker == null || spec.worker.image == null || spec.worker.image.isBlank()) {
       problems.add("spec.worker.image is missing");
     }
-    validateModel(spec.model, spec.maxRanks, problems);
+    validateModel(spec.model, spec.maxRanks, spec.minAvailableRanks, problems);
     return problems;
   }
 
-  private static void validateModel(ModelSpec model, Integer maxRanks, List<String> problems) {
+  private static void validateModel(
+      ModelSpec model, Integer maxRanks, Integer minAvailableRanks, List<String> problems) {
     if (model == null) {
       problems.add("spec.model is missing");
       return;
@@ -88,6 +89,17 @@ public final class SpecValidator {
       problems.add(
           "spec.model.numExperts + redundantExperts is " + physical + "; it must be a multiple of spec.maxRanks ("
               + maxRanks + ") so every rank holds the same number of experts");
+    } else if (maxRanks != null && maxRanks > 0) {
+      // The elasticity-aware placement must fit every logical expert on the fewest ranks an epoch
+      // may commit with, or a shrunken world would route tokens to experts nobody holds.
+      int slotsPerRank = physical / maxRanks;
+      int fewestRanks = minAvailableRanks == null ? 1 : minAvailableRanks;
+      if (fewestRanks * slotsPerRank < model.numExperts) {
+        problems.add(
+            "spec.minAvailableRanks (" + fewestRanks + ") x " + slotsPerRank + " expert slots per rank = "
+                + fewestRanks * slotsPerRank + " slots, fewer than spec.model.numExperts (" + model.numExperts
+                + "); raise redundantExperts or minAvailableRanks");
+      }
     }
   }
 }

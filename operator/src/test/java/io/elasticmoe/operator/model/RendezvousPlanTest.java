@@ -29,8 +29,8 @@ class RendezvousPlanTest {
     assertThat(rendezvous.heartbeatInterval()).isEqualTo(Duration.ofMillis(500));
     assertThat(rendezvous.heartbeatTimeout()).isEqualTo(Duration.ofSeconds(2));
     assertThat(rendezvous.joinTimeout()).isEqualTo(Duration.ofSeconds(30));
-    assertThat(rendezvous.placement().numLogicalExperts()).isEqualTo(32);
-    assertThat(rendezvous.placement().numPhysicalExperts()).isEqualTo(40);
+    assertThat(rendezvous.placement().numLogicalExperts()).isEqualTo(8);
+    assertThat(rendezvous.placement().numPhysicalExperts()).isEqualTo(32);
     assertThat(rendezvous.placement().numGroups()).isEqualTo(4);
     // One domain per rank of maxRanks; a rank without a scheduled pod is a domain of its own.
     assertThat(rendezvous.placement().rankFailureDomains()).containsExactly("zone-a", "zone-b",

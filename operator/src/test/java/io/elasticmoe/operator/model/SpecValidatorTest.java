@@ -17,8 +17,8 @@ class SpecValidatorTest {
     spec.worker = new WorkerSpec();
     spec.worker.image = "elasticmoe/worker:dev";
     spec.model = new ModelSpec();
-    spec.model.numExperts = 32;
-    spec.model.redundantExperts = 8;
+    spec.model.numExperts = 8;
+    spec.model.redundantExperts = 24;
     spec.model.numExpertGroups = 4;
     spec.model.hidden = 512;
     spec.model.topK = 4;
@@ -36,7 +36,7 @@ class SpecValidatorTest {
   void rejectsMaxRanksThatIsNeitherBelowEightNorAMultipleOfEight() {
     ElasticMoEDeploymentSpec spec = validSpec();
     spec.maxRanks = 12;
-    spec.model.redundantExperts = 4;
+    spec.model.redundantExperts = 40;
     assertThat(SpecValidator.validate(spec))
         .containsExactly("spec.maxRanks is 12; NIXL-EP buffers need fewer than 8 ranks or a multiple of 8");
   }
@@ -46,7 +46,7 @@ class SpecValidatorTest {
     ElasticMoEDeploymentSpec spec = validSpec();
     spec.maxRanks = 5;
     spec.replicas = 5;
-    spec.model.redundantExperts = 3;
+    spec.model.redundantExperts = 12;
     assertThat(SpecValidator.validate(spec)).isEmpty();
   }
 
@@ -70,7 +70,7 @@ class SpecValidatorTest {
   @Test
   void rejectsPhysicalExpertsNotSpreadEvenlyOverMaxRanks() {
     ElasticMoEDeploymentSpec spec = validSpec();
-    spec.model.redundantExperts = 3;
+    spec.model.redundantExperts = 27;
     assertThat(SpecValidator.validate(spec))
         .containsExactly("spec.model.numExperts + redundantExperts is 35; it must be a multiple of spec.maxRanks (8)"
             + " so every rank holds the same number of experts");
@@ -86,7 +86,18 @@ class SpecValidatorTest {
         .containsExactlyInAnyOrder(
             "spec.worker.image is missing",
             "spec.model.topK is 20; the kernels support 1..16 (MAX_TOPK)",
-            "spec.model.numExperts (32) must be a multiple of spec.model.numExpertGroups (5)");
+            "spec.model.topK is 20; it cannot exceed spec.model.numExperts (8)",
+            "spec.model.numExperts (8) must be a multiple of spec.model.numExpertGroups (5)");
+  }
+
+  @Test
+  void rejectsAWorldThatCannotHoldEveryExpertAtMinAvailableRanks() {
+    ElasticMoEDeploymentSpec spec = validSpec();
+    spec.model.numExperts = 32;
+    spec.model.redundantExperts = 8;
+    assertThat(SpecValidator.validate(spec))
+        .containsExactly("spec.minAvailableRanks (2) x 5 expert slots per rank = 10 slots, fewer than"
+            + " spec.model.numExperts (32); raise redundantExperts or minAvailableRanks");
   }
 
   @Test
