@@ -144,7 +144,7 @@ public final class RankPodTemplate {
     env.add(plain("EMD_DISPATCH_DTYPE", model.dispatchDtype == null ? "fp8" : model.dispatchDtype.name()));
     // Pods do not share an IPC namespace, so UCX's shared-memory transports cannot reach a peer pod
     // even on the same node: TCP over the pod network is what works between rank pods.
-    env.add(plain("UCX_TLS", "tcp"));
+    env.add(plain("UCX_TLS", "tcp,self"));
     if (spec.worker.env != null) {
       // A user's variable of the same name replaces ours rather than being listed twice.
       spec.worker.env.forEach(user -> env.removeIf(e -> e.getName().equals(user.getName())));

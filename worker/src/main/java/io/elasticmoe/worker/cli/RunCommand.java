@@ -66,19 +66,19 @@ public final class RunCommand implements Callable<Integer> {
   @Option(names = "--logical-experts", defaultValue = "12", description = "Logical experts (default: ${DEFAULT-VALUE}).")
   int logicalExperts;
 
-  @Option(names = "--hidden", defaultValue = "512", description = "Hidden size (default: ${DEFAULT-VALUE}).")
+  @Option(names = "--hidden", defaultValue = "${env:EMD_HIDDEN:-512}", description = "Hidden size (default: ${DEFAULT-VALUE}).")
   int hidden;
 
   @Option(names = "--intermediate", defaultValue = "256", description = "Expert FFN size (default: ${DEFAULT-VALUE}).")
   int intermediate;
 
-  @Option(names = "--tokens", defaultValue = "32", description = "Tokens per rank per step (default: ${DEFAULT-VALUE}).")
+  @Option(names = "--tokens", defaultValue = "${env:EMD_MAX_DISPATCH_TOKENS_PER_RANK:-32}", description = "Tokens per rank per step (default: ${DEFAULT-VALUE}).")
   int tokens;
 
-  @Option(names = "--topk", defaultValue = "4", description = "Experts per token (default: ${DEFAULT-VALUE}).")
+  @Option(names = "--topk", defaultValue = "${env:EMD_TOPK:-4}", description = "Experts per token (default: ${DEFAULT-VALUE}).")
   int topk;
 
-  @Option(names = "--dispatch-dtype", defaultValue = "fp8", description = "fp8 or bf16 (default: ${DEFAULT-VALUE}).")
+  @Option(names = "--dispatch-dtype", defaultValue = "${env:EMD_DISPATCH_DTYPE:-fp8}", description = "fp8 or bf16 (default: ${DEFAULT-VALUE}).")
   String dispatchDtype;
 
   @Option(names = "--steps", defaultValue = "0",
@@ -91,7 +91,7 @@ public final class RunCommand implements Callable<Integer> {
   @Option(names = "--timeout-ms", defaultValue = "5000", description = "Data-plane timeout before a peer is masked (default: ${DEFAULT-VALUE}).")
   long timeoutMillis;
 
-  @Option(names = "--transports", defaultValue = UcxTransport.HOST_TRANSPORTS, description = "UCX_TLS (default: ${DEFAULT-VALUE}).")
+  @Option(names = "--transports", defaultValue = "${env:UCX_TLS:-" + UcxTransport.HOST_TRANSPORTS + "}", description = "UCX_TLS (default: ${DEFAULT-VALUE}).")
   String transports;
 
   @Option(names = "--seed", defaultValue = "1", description = "Seed of router, experts and load (default: ${DEFAULT-VALUE}).")
