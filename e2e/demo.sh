@@ -21,19 +21,31 @@ step "Starting the local cluster"
 "$ROOT/e2e/cluster/cluster.sh" up
 install_operator
 
+# Waits until the committed world (status.worldSize) has the given size; prints progress.
+await_world() {
+  local want=$1 world
+  for _ in $(seq 1 180); do
+    world=$(kubectl get emd moe-cpu -o jsonpath='{.status.worldSize}')
+    [[ "$world" == "$want" ]] && return 0
+    sleep 1
+  done
+  echo "demo: the world did not reach $want ranks within 180 s (status.worldSize=${world:-none})" >&2
+  kubectl get emd moe-cpu; kubectl get pods -o wide
+  return 1
+}
+
 step "kubectl apply -f examples/cpu-small.yaml"
 kubectl apply -f "$ROOT/examples/cpu-small.yaml"
-kubectl wait emd/moe-cpu --for=condition=Failed=false --timeout=120s >/dev/null
+await_world 4
 kubectl get emd moe-cpu
 
-step "kubectl scale emd/moe-cpu --replicas=6"
+step "kubectl scale emd/moe-cpu --replicas=6 (the world grows without restarting ranks 0-3)"
 kubectl scale emd/moe-cpu --replicas=6
-for _ in $(seq 1 60); do
-  [[ "$(kubectl get emd moe-cpu -o jsonpath='{.status.observedGeneration}')" == \
-     "$(kubectl get emd moe-cpu -o jsonpath='{.metadata.generation}')" ]] && break
-  sleep 1
-done
+await_world 6
 kubectl get emd moe-cpu
+step "rank 0 serving (MoE steps over UCX between pods)"
+sleep 10
+kubectl logs moe-cpu-rank-0 | grep '^rank=' | tail -3
 step "kubectl get pods -o wide -A"
 kubectl get pods -o wide -A
 
