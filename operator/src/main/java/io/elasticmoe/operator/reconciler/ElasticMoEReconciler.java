@@ -217,7 +217,9 @@ public class ElasticMoEReconciler implements Reconciler<ElasticMoEDeployment>, C
     List<Pod> kept = podsByRank.entrySet().stream()
         .filter(e -> plan.plannedRanks().contains(e.getKey())).map(Map.Entry::getValue).toList();
     int ready = (int) kept.stream().filter(RankPodManager::isReady).count();
-    return StatusBuilder.observed(emd, plan, kept.size(), ready, clock.instant());
+    List<Integer> expertsAtRisk = registry.placement(key(emd)).current()
+        .map(placement -> List.copyOf(placement.getExpertsAtRiskList())).orElse(null);
+    return StatusBuilder.observed(emd, plan, kept.size(), ready, expertsAtRisk, clock.instant());
   }
 
   private UpdateControl<ElasticMoEDeployment> reportStatus(ElasticMoEDeployment emd, ElasticMoEDeploymentStatus status) {
@@ -241,6 +243,7 @@ public class ElasticMoEReconciler implements Reconciler<ElasticMoEDeployment>, C
         && Objects.equals(a.replicas, b.replicas)
         && Objects.equals(a.readyReplicas, b.readyReplicas)
         && Objects.equals(a.selector, b.selector)
+        && Objects.equals(a.expertsAtRisk, b.expertsAtRisk)
         && Objects.equals(a.conditions, b.conditions);
   }
 

@@ -45,10 +45,11 @@ final class StatusBuilder {
    * @param readyCount of those, the Ready ones
    */
   static ElasticMoEDeploymentStatus observed(
-      ElasticMoEDeployment emd, ScalePlan plan, int podCount, int readyCount, Instant now) {
+      ElasticMoEDeployment emd, ScalePlan plan, int podCount, int readyCount, List<Integer> expertsAtRisk, Instant now) {
     ElasticMoEDeploymentStatus status = base(emd);
     status.replicas = podCount;
     status.readyReplicas = readyCount;
+    status.expertsAtRisk = expertsAtRisk;
     int planned = plan.plannedRanks().size();
     int minAvailable = emd.getSpec().minAvailableRanks == null ? 1 : emd.getSpec().minAvailableRanks;
     boolean available = planned > 0 && readyCount >= Math.min(minAvailable, planned);
@@ -77,9 +78,15 @@ final class StatusBuilder {
     } else {
       conditions.set(ConditionType.Resizing, false, ConditionReason.Reconciled, planned + " ranks planned");
     }
-    boolean degraded = available && readyCount < planned;
-    conditions.set(
-        ConditionType.Degraded, degraded, degraded ? ConditionReason.RanksStarting : ConditionReason.RanksReady, counts);
+    boolean atRisk = expertsAtRisk != null && !expertsAtRisk.isEmpty();
+    if (available && readyCount < planned) {
+      conditions.set(ConditionType.Degraded, true, ConditionReason.RanksStarting, counts);
+    } else if (atRisk) {
+      conditions.set(ConditionType.Degraded, true, ConditionReason.ExpertsAtRisk,
+          "every replica of experts " + expertsAtRisk + " lives in one failure domain");
+    } else {
+      conditions.set(ConditionType.Degraded, false, ConditionReason.RanksReady, counts);
+    }
     status.conditions = conditions.toList();
     return status;
   }

@@ -10,9 +10,9 @@ import java.util.Map;
 import java.util.stream.Collectors;
 import org.junit.jupiter.api.Test;
 
-class RankPodTemplateTest {
+public class RankPodTemplateTest {
 
-  static ElasticMoEDeployment deployment() {
+  public static ElasticMoEDeployment deployment() {
     ElasticMoEDeployment emd = new ElasticMoEDeployment();
     emd.getMetadata().setName("moe");
     emd.getMetadata().setNamespace("team-a");
