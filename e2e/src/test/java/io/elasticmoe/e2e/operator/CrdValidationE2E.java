@@ -90,7 +90,9 @@ class CrdValidationE2E {
     Path file = Files.createTempFile(name, ".yaml");
     Files.writeString(file, yaml);
 
-    LocalCluster.Result result = LocalCluster.kubectlResult("apply", "-n", namespace, "-f", file.toString());
+    // --validate=false: the API server's schema must reject it, not kubectl's client-side check.
+    LocalCluster.Result result =
+        LocalCluster.kubectlResult("apply", "--validate=false", "-n", namespace, "-f", file.toString());
 
     assertThat(result.exitCode()).as("kubectl apply of %s must fail", name).isNotZero();
     assertThat(result.stderr()).contains(expectedMessage);
