@@ -127,6 +127,9 @@ public final class RankPodTemplate {
     env.add(
         new EnvVarBuilder().withName("EMD_POD_IP").withNewValueFrom().withNewFieldRef()
             .withFieldPath("status.podIP").endFieldRef().endValueFrom().build());
+    env.add(
+        new EnvVarBuilder().withName("EMD_NODE_NAME").withNewValueFrom().withNewFieldRef()
+            .withFieldPath("spec.nodeName").endFieldRef().endValueFrom().build());
     env.add(plain("EMD_RANK", Integer.toString(rank)));
     env.add(plain("EMD_RENDEZVOUS", rendezvousAddress));
     env.add(

@@ -45,6 +45,7 @@ public class RankPodTemplateTest {
     assertThat(env.get("EMD_TOKEN").getValueFrom().getSecretKeyRef().getName()).isEqualTo("moe-rendezvous");
     assertThat(env.get("EMD_POD_UID").getValueFrom().getFieldRef().getFieldPath()).isEqualTo("metadata.uid");
     assertThat(env.get("EMD_HIDDEN").getValue()).isEqualTo("512");
+    assertThat(env.get("EMD_NODE_NAME").getValueFrom().getFieldRef().getFieldPath()).isEqualTo("spec.nodeName");
     assertThat(env).doesNotContainKey("EMD_WORLD_SIZE");
     assertThat(pod.getSpec().getTopologySpreadConstraints()).singleElement().satisfies(spread -> {
       assertThat(spread.getTopologyKey()).isEqualTo("kubernetes.io/hostname");
