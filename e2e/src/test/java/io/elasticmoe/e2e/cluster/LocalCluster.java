@@ -66,7 +66,7 @@ final class LocalCluster {
   }
 
   static boolean hasImage(Node node, String image) {
-    return node.getStatus().getImages().stream().anyMatch(i -> i.getNames().contains(image));
+    return node.getStatus().getImages().stream().anyMatch(i -> i.getNames() != null && i.getNames().contains(image));
   }
 
   static Path repoRoot() {
