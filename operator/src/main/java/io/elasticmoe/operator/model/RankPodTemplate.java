@@ -8,7 +8,6 @@ import io.elasticmoe.api.v1alpha1.WorkerSpec;
 import io.fabric8.kubernetes.api.model.ContainerBuilder;
 import io.fabric8.kubernetes.api.model.EnvVar;
 import io.fabric8.kubernetes.api.model.EnvVarBuilder;
-import io.fabric8.kubernetes.api.model.OwnerReferenceBuilder;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.PodBuilder;
 import io.fabric8.kubernetes.api.model.ResourceRequirements;
@@ -67,15 +66,7 @@ public final class RankPodTemplate {
         .withNamespace(emd.getMetadata().getNamespace())
         .withLabels(labels)
         .withAnnotations(Map.of(TEMPLATE_HASH, templateHash()))
-        .withOwnerReferences(
-            new OwnerReferenceBuilder()
-                .withApiVersion(emd.getApiVersion())
-                .withKind(emd.getKind())
-                .withName(name)
-                .withUid(emd.getMetadata().getUid())
-                .withController(true)
-                .withBlockOwnerDeletion(true)
-                .build())
+        .withOwnerReferences(Ownership.controlledBy(emd))
         .endMetadata()
         .withNewSpec()
         .withHostname(podName(name, rank))

@@ -1,7 +1,6 @@
 package io.elasticmoe.operator.model;
 
 import io.elasticmoe.api.v1alpha1.ElasticMoEDeployment;
-import io.fabric8.kubernetes.api.model.OwnerReferenceBuilder;
 import io.fabric8.kubernetes.api.model.Secret;
 import io.fabric8.kubernetes.api.model.SecretBuilder;
 import java.util.Map;
@@ -27,15 +26,7 @@ public final class RendezvousCredential {
         .withName(secretName(name))
         .withNamespace(emd.getMetadata().getNamespace())
         .withLabels(Map.of(DeploymentLabels.DEPLOYMENT, name))
-        .withOwnerReferences(
-            new OwnerReferenceBuilder()
-                .withApiVersion(emd.getApiVersion())
-                .withKind(emd.getKind())
-                .withName(name)
-                .withUid(emd.getMetadata().getUid())
-                .withController(true)
-                .withBlockOwnerDeletion(true)
-                .build())
+        .withOwnerReferences(Ownership.controlledBy(emd))
         .endMetadata()
         .withType("Opaque")
         .withStringData(Map.of(TOKEN_KEY, token))
