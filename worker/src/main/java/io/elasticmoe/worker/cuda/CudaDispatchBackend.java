@@ -213,16 +213,8 @@ public final class CudaDispatchBackend implements DispatchBackend {
     }
     uploadPeers();
     // Connect is two-sided: nobody may delete its key before every rank of the step has read it.
-    barrier("connect/" + epoch, world.length);
+    store.barrier(KEY_PREFIX + "barrier/connect/" + epoch, world.length, storeTimeout);
     store.deleteKey(ownKey);
-  }
-
-  private void barrier(String name, int parties) throws StoreTimeoutException {
-    String counter = KEY_PREFIX + "barrier/" + name;
-    if (store.add(counter, 1) == parties) {
-      store.set(counter + "/done", new byte[0]);
-    }
-    store.get(counter + "/done", storeTimeout);
   }
 
   @Override

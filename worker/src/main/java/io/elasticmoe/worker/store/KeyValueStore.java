@@ -24,6 +24,17 @@ public interface KeyValueStore extends AutoCloseable {
   /** Returns whether the key existed. */
   boolean deleteKey(String key);
 
+  /**
+   * Blocks until {@code parties} callers have entered the barrier named by {@code counterKey}: each adds
+   * one to the counter, the last one publishes {@code counterKey + "/done"}, and everyone waits for it.
+   */
+  default void barrier(String counterKey, int parties, Duration timeout) throws StoreTimeoutException {
+    if (add(counterKey, 1) == parties) {
+      set(counterKey + "/done", new byte[0]);
+    }
+    get(counterKey + "/done", timeout);
+  }
+
   @Override
   void close();
 }
