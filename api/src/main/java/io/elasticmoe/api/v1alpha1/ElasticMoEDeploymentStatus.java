@@ -44,6 +44,10 @@ public class ElasticMoEDeploymentStatus {
       "Logical experts whose replicas all live in one failure domain (placement.spreadKey).")
   public List<Integer> expertsAtRisk;
 
+  @JsonPropertyDescription(
+      "The TCPStore endpoint (spec.rendezvous.tcpStore), while it is enabled and served.")
+  public TcpStoreStatus tcpStore;
+
   @JsonPropertyDescription("Available, Progressing, Resizing, Degraded, Failed.")
   public List<Condition> conditions;
 }
