@@ -34,6 +34,11 @@ import java.util.function.IntConsumer;
  * (UCX's completion point, so data lands before anything after it); write the counters or flags; flush.
  * A receiver therefore sees a counter only after the rows it counts. A wait that passes the timeout masks
  * the silent rank and queues a {@link PeerTimeoutException}; a flush that fails or times out does the same.
+ * "Silent" means neither the awaited signal nor the peer's liveness word moved for the timeout: a rank that
+ * waits advances its word on every live peer, so a survivor held up by a dead rank (and therefore late
+ * with its own signals) is not masked by the ranks waiting on it. A wait still ends after
+ * {@link #MAX_WAIT_TIMEOUTS} timeouts even if the peer looks alive, so two live ranks waiting on each other
+ * (a step mismatch) mask each other instead of hanging.
  * Not thread-safe: one thread per rank drives it, as UCX's worker is single-threaded here.
  */
 public final class CpuDispatchBackend implements DispatchBackend {
@@ -41,6 +46,13 @@ public final class CpuDispatchBackend implements DispatchBackend {
   private static final VarHandle LONGS =
       MethodHandles.byteBufferViewVarHandle(long[].class, ByteOrder.LITTLE_ENDIAN);
   private static final String KEY_PREFIX = "NIXL_EP/";
+
+  /**
+   * The longest a wait lasts, in timeouts, however alive the peer looks. A live peer is late by at most
+   * the time it spends detecting dead ranks (one timeout in its flush, one in its waits: a dead rank is
+   * skipped once masked), so three leaves a timeout of margin.
+   */
+  static final int MAX_WAIT_TIMEOUTS = 3;
 
   private final DispatchLayout layout;
   private final int rank;
@@ -54,6 +66,12 @@ public final class CpuDispatchBackend implements DispatchBackend {
   private final ByteBuffer staging;
   private final boolean[] connected;
   private final int[] mask;
+  private final long livenessStagingOffset;
+  private final long livenessIntervalNanos;
+  private final long[] livenessSeen;
+  private final long[] lastHeardNanos;
+  private long livenessCount;
+  private long lastLivenessNanos;
   private final List<PeerTimeoutException> peerTimeouts = new ArrayList<>();
   private final ReceiveArrays[] receiveArrays = {new ReceiveArrays(), new ReceiveArrays()};
   private long epoch;
@@ -113,10 +131,14 @@ public final class CpuDispatchBackend implements DispatchBackend {
     this.store = store;
     this.timeout = timeout;
     this.storeTimeout = storeTimeout;
-    // Staging holds the counter values being put: per buffer, E dispatch counts then E combine flags.
-    this.transport =
-        new UcxTransport(
-            layout.totalBytes(), DispatchLayout.NUM_BUFFERS * 2 * layout.numExperts() * 8, transports);
+    // Staging holds the values being put: per buffer, E dispatch counts then E combine flags; then the
+    // liveness count.
+    this.livenessStagingOffset = (long) DispatchLayout.NUM_BUFFERS * 2 * layout.numExperts() * 8;
+    this.transport = new UcxTransport(layout.totalBytes(), (int) livenessStagingOffset + 8, transports);
+    // Often enough that a waiter sees several advances per timeout, rarely enough to cost nothing.
+    this.livenessIntervalNanos = Math.max(timeout.toNanos() / 10, 1_000_000L);
+    this.livenessSeen = new long[layout.maxRanks()];
+    this.lastHeardNanos = new long[layout.maxRanks()];
     this.buffer = transport.buffer();
     this.shorts = buffer.asShortBuffer();
     this.floats = buffer.asFloatBuffer();
@@ -203,7 +225,7 @@ public final class CpuDispatchBackend implements DispatchBackend {
       short[] x, int numTokens, int[] topkIdx, int numTopk, int numExperts, boolean useFp8,
       boolean roundScale) {
     DispatchInputCheck.dispatch(layout, x, numTokens, topkIdx, numTopk, numExperts, useFp8, roundScale);
-    long startNanos = System.nanoTime();
+    long startNanos = startCall();
     long deadline = startNanos + timeout.toNanos();
     int b = flipBuffer();
     int hidden = layout.hidden();
@@ -263,8 +285,8 @@ public final class CpuDispatchBackend implements DispatchBackend {
         publishCounts.accept(owner);
       }
     }
-    maskIncomplete(transport.flush(destinations, deadline, publishCounts), startNanos);
-    maskIncomplete(transport.flush(signalled, deadline), startNanos);
+    maskIncomplete(transport.flush(destinations, deadline, publishCounts, this::keepAlive), startNanos);
+    maskIncomplete(transport.flush(signalled, deadline, owner -> {}, this::keepAlive), startNanos);
 
     // Wait for every live source, then read with the final mask so counts only cover unmasked ranks.
     long[] counts = new long[numLocalExperts * numRanks];
@@ -321,7 +343,7 @@ public final class CpuDispatchBackend implements DispatchBackend {
   @Override
   public short[] combine(short[] y, int[] topkIdx, float[] topkWeights, DispatchHandle handle) {
     DispatchInputCheck.combine(layout, y, topkIdx, topkWeights, handle);
-    long startNanos = System.nanoTime();
+    long startNanos = startCall();
     long deadline = startNanos + timeout.toNanos();
     int b = flipBuffer();
     int hidden = layout.hidden();
@@ -364,8 +386,8 @@ public final class CpuDispatchBackend implements DispatchBackend {
         publishFlags.accept(src);
       }
     }
-    maskIncomplete(transport.flush(destinations, deadline, publishFlags), startNanos);
-    maskIncomplete(transport.flush(signalled, deadline), startNanos);
+    maskIncomplete(transport.flush(destinations, deadline, publishFlags, this::keepAlive), startNanos);
+    maskIncomplete(transport.flush(signalled, deadline, src -> {}, this::keepAlive), startNanos);
 
     for (int expert = 0; expert < numExperts; expert++) {
       int owner = expert / numLocalExperts;
@@ -438,12 +460,12 @@ public final class CpuDispatchBackend implements DispatchBackend {
   }
 
   /**
-   * Each wait gets the full timeout from its own start: a peer that was itself held up by a silent rank
-   * (until that rank's flush timed out) must not be mistaken for a silent one.
+   * Waits for a signal from {@code src}; masks it once it has been silent (no signal, no liveness advance)
+   * for the timeout, or after {@link #MAX_WAIT_TIMEOUTS} timeouts in any case.
    */
   private long awaitSignal(long offset, int src) {
     long startNanos = System.nanoTime();
-    long deadline = startNanos + timeout.toNanos();
+    long timeoutNanos = timeout.toNanos();
     IdleBackoff backoff = new IdleBackoff();
     while (true) {
       long value = (long) LONGS.getVolatile(buffer, (int) offset);
@@ -453,12 +475,56 @@ public final class CpuDispatchBackend implements DispatchBackend {
       if (!live(src)) {
         return 0;
       }
-      if (System.nanoTime() > deadline) {
-        maskPeer(src, (System.nanoTime() - startNanos) / 1_000_000);
+      long now = System.nanoTime();
+      observeLiveness(now);
+      if (now - lastHeardNanos[src] > timeoutNanos || now - startNanos > MAX_WAIT_TIMEOUTS * timeoutNanos) {
+        maskPeer(src, (now - startNanos) / 1_000_000);
         return 0;
       }
+      keepAlive();
       transport.progress();
       backoff.idle();
+    }
+  }
+
+  /** Starts a dispatch or combine: every live peer counts as heard from now. */
+  private long startCall() {
+    long now = System.nanoTime();
+    Arrays.fill(lastHeardNanos, now);
+    return now;
+  }
+
+  /** Notes which peers' liveness words moved since last looked at. */
+  private void observeLiveness(long now) {
+    for (int peer = 0; peer < layout.maxRanks(); peer++) {
+      if (peer != rank && live(peer)) {
+        long word = (long) LONGS.getVolatile(buffer, (int) layout.livenessWordOffset(peer));
+        if (word != livenessSeen[peer]) {
+          livenessSeen[peer] = word;
+          lastHeardNanos[peer] = now;
+        }
+      }
+    }
+  }
+
+  /**
+   * While this rank waits, advances its liveness word on every live peer (at most once per interval).
+   * The puts are left to complete with the next flush or progress: a later value overtaking an earlier
+   * one is harmless, since receivers only look for change.
+   */
+  private void keepAlive() {
+    long now = System.nanoTime();
+    if (now - lastLivenessNanos < livenessIntervalNanos) {
+      return;
+    }
+    lastLivenessNanos = now;
+    staging.putLong((int) livenessStagingOffset, ++livenessCount);
+    for (int peer = 0; peer < layout.maxRanks(); peer++) {
+      if (peer != rank && live(peer)
+          && !transport.put(peer, transport.stagingAddress() + livenessStagingOffset,
+              layout.livenessWordOffset(rank), 8)) {
+        maskPeer(peer, 0);
+      }
     }
   }
 

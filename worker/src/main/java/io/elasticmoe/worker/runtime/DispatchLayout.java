@@ -6,7 +6,8 @@ package io.elasticmoe.worker.runtime;
  * limits below and a test keeps them equal.
  *
  * <p>One buffer per rank, allocated once for capacity {@code maxRanks}, is laid out as
- * {@code [signal0|signal1|send0|send1|recv0|recv1]}, every region starting on a 128-byte boundary.
+ * {@code [signal0|signal1|send0|send1|recv0|recv1|liveness]}, every region starting on a 128-byte
+ * boundary.
  * With {@code E = maxRanks·numLocalExperts}, {@code N = maxTokensPerRank}, {@code H = hidden},
  * {@code S = H/128}:
  *
@@ -65,6 +66,7 @@ public final class DispatchLayout {
   private final long signalRegionBytes;
   private final long sendRegionBytes;
   private final long recvRegionBytes;
+  private final long livenessRegionBytes;
 
   private DispatchLayout(int maxRanks, int numLocalExperts, int maxTokensPerRank, int hidden) {
     this.maxRanks = maxRanks;
@@ -87,6 +89,7 @@ public final class DispatchLayout {
             Math.max(
                 numExperts * maxTokensPerRank * dispatchMessageBytes,
                 numExperts * maxTokensPerRank * combineMessageBytes));
+    this.livenessRegionBytes = align((long) maxRanks * SIGNAL_BYTES);
   }
 
   /**
@@ -166,8 +169,12 @@ public final class DispatchLayout {
     return recvRegionBytes;
   }
 
+  public long livenessRegionBytes() {
+    return livenessRegionBytes;
+  }
+
   public long totalBytes() {
-    return NUM_BUFFERS * (signalRegionBytes + sendRegionBytes + recvRegionBytes);
+    return livenessOffset() + livenessRegionBytes;
   }
 
   public long signalOffset(int bufferIdx) {
@@ -181,6 +188,15 @@ public final class DispatchLayout {
   public long recvOffset(int bufferIdx) {
     return NUM_BUFFERS * (signalRegionBytes + sendRegionBytes)
         + checkBuffer(bufferIdx) * recvRegionBytes;
+  }
+
+  public long livenessOffset() {
+    return NUM_BUFFERS * (signalRegionBytes + sendRegionBytes + recvRegionBytes);
+  }
+
+  /** The word {@code srcRank} advances in this buffer while it is alive but waiting on someone. */
+  public long livenessWordOffset(int srcRank) {
+    return livenessOffset() + (long) checkRank(srcRank) * SIGNAL_BYTES;
   }
 
   /** Where token {@code tokenIdx} is cast once before it is written to every selected expert's owner. */

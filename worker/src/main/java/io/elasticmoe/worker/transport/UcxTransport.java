@@ -174,10 +174,12 @@ public final class UcxTransport implements AutoCloseable {
   /**
    * Completes every put issued so far to {@code ranks}, waiting at most until {@code deadlineNanos}
    * ({@link System#nanoTime()} clock). As each peer's flush completes, {@code onFlushed} runs for it (so
-   * that peer's counters can go out without waiting for slower peers). Returns the ranks whose puts did
-   * not complete: failed or too slow.
+   * that peer's counters can go out without waiting for slower peers); {@code whileWaiting} runs on every
+   * idle turn (the backend's liveness beat). Returns the ranks whose puts did not complete: failed or too
+   * slow.
    */
-  public Set<Integer> flush(Iterable<Integer> ranks, long deadlineNanos, IntConsumer onFlushed) {
+  public Set<Integer> flush(
+      Iterable<Integer> ranks, long deadlineNanos, IntConsumer onFlushed, Runnable whileWaiting) {
     Map<Integer, UcpRequest> pending = new HashMap<>();
     Set<Integer> incomplete = new HashSet<>();
     for (int rank : ranks) {
@@ -214,6 +216,7 @@ public final class UcxTransport implements AutoCloseable {
         abandoned.addAll(pending.values());
         break;
       }
+      whileWaiting.run();
       progress();
       // Shared-memory puts complete only when the peer progresses: let it run.
       backoff.idle();
@@ -222,7 +225,7 @@ public final class UcxTransport implements AutoCloseable {
   }
 
   public Set<Integer> flush(Iterable<Integer> ranks, long deadlineNanos) {
-    return flush(ranks, deadlineNanos, rank -> {});
+    return flush(ranks, deadlineNanos, rank -> {}, () -> {});
   }
 
   /** Drives the worker once: required for tcp peers, whose puts are completed by the target's progress. */

@@ -38,13 +38,19 @@ class CpuDispatchBackendTest {
   }
 
   private List<List<PeerTimeoutException>> runRanks(int[] world, Duration timeout, RankBody body) throws Exception {
+    return runRanks(world, rank -> timeout, body);
+  }
+
+  private List<List<PeerTimeoutException>> runRanks(
+      int[] world, java.util.function.IntFunction<Duration> timeoutOfRank, RankBody body) throws Exception {
     ExecutorService pool = Executors.newFixedThreadPool(world.length);
     try {
       List<Future<List<PeerTimeoutException>>> futures = new ArrayList<>();
       for (int rank : world) {
         futures.add(pool.submit(() -> {
           try (DirectoryKeyValueStore store = new DirectoryKeyValueStore(storeDir);
-              CpuDispatchBackend backend = new CpuDispatchBackend(LAYOUT, rank, store, timeout, Duration.ofSeconds(60), UcxTransport.HOST_TRANSPORTS)) {
+              CpuDispatchBackend backend = new CpuDispatchBackend(
+                  LAYOUT, rank, store, timeoutOfRank.apply(rank), Duration.ofSeconds(60), UcxTransport.HOST_TRANSPORTS)) {
             backend.connect(0, world, world, true);
             return body.run(backend);
           }
@@ -104,6 +110,61 @@ class CpuDispatchBackendTest {
         assertThat(t.waitedMillis()).isGreaterThanOrEqualTo(3000);
       });
     }
+  }
+
+  @Test
+  void survivorHeldUpByASilentRankIsNotMaskedByRanksWaitingOnIt() throws Exception {
+    // Rank 1 spends its 4 s timeout detecting silent rank 2; rank 0 already knows rank 2 is gone, so it
+    // reaches combine at once and then waits ~4 s for rank 1's flags, twice its own 2 s timeout. Rank 1's
+    // liveness word keeps moving meanwhile, so rank 0 must wait for it rather than mask it.
+    int[] world = {0, 1, 2};
+    int[] survivors = {0, 1};
+    EpCase c = new EpCase(7, true, true, false, 8, HIDDEN, 4, MAX_RANKS * LOCAL_EXPERTS);
+    CountDownLatch survivorsDone = new CountDownLatch(2);
+    List<List<PeerTimeoutException>> timeouts = runRanks(world,
+        rank -> rank == 0 ? Duration.ofSeconds(2) : Duration.ofSeconds(4),
+        backend -> {
+          if (backend.rank() == 2) {
+            survivorsDone.await();
+            return List.of();
+          }
+          if (backend.rank() == 0) {
+            backend.updateMask(2, true);
+          }
+          DispatchResult result = c.dispatch(backend);
+          short[] y = c.checkDispatch(backend.rank(), survivors, backend.queryMask(), result, LOCAL_EXPERTS, MAX_TOKENS);
+          short[] out = backend.combine(y, c.topkIdx(backend.rank()), c.topkWeights(backend.rank()), result.handle());
+          c.checkCombine(backend.rank(), survivors, backend.queryMask(), out, LOCAL_EXPERTS);
+          assertThat(backend.queryMask()).containsExactly(0, 0, 1, 0);
+          survivorsDone.countDown();
+          return backend.takePeerTimeouts();
+        });
+    assertThat(timeouts.get(0)).as("rank 0 masked nobody itself").isEmpty();
+    assertThat(timeouts.get(1)).singleElement().satisfies(t -> assertThat(t.rank()).isEqualTo(2));
+  }
+
+  @Test
+  void twoLiveRanksWaitingOnEachOtherMaskEachOtherInsteadOfHanging() throws Exception {
+    // A step mismatch: rank 0 dispatches again while rank 1 combines, so each waits for a signal the other
+    // never sends, and both keep their liveness words moving. The wait cap must end it.
+    int[] world = {0, 1};
+    EpCase c = new EpCase(9, true, true, false, 8, HIDDEN, 4, 2 * LOCAL_EXPERTS);
+    Duration timeout = Duration.ofSeconds(1);
+    long start = System.nanoTime();
+    List<List<PeerTimeoutException>> timeouts = runRanks(world, timeout, backend -> {
+      DispatchResult result = c.dispatch(backend);
+      if (backend.rank() == 0) {
+        c.dispatch(backend);
+      } else {
+        short[] y = c.checkDispatch(1, world, backend.queryMask(), result, LOCAL_EXPERTS, MAX_TOKENS);
+        backend.combine(y, c.topkIdx(1), c.topkWeights(1), result.handle());
+      }
+      return backend.takePeerTimeouts();
+    });
+    assertThat(timeouts.get(0)).singleElement().satisfies(t -> assertThat(t.rank()).isEqualTo(1));
+    assertThat(timeouts.get(1)).singleElement().satisfies(t -> assertThat(t.rank()).isEqualTo(0));
+    assertThat(Duration.ofNanos(System.nanoTime() - start))
+        .isLessThan(timeout.multipliedBy(CpuDispatchBackend.MAX_WAIT_TIMEOUTS + 10));
   }
 
   @Test

@@ -22,6 +22,7 @@ class DispatchLayoutTest {
       regions.add(new Region("send" + b, layout.sendOffset(b), layout.sendRegionBytes()));
       regions.add(new Region("recv" + b, layout.recvOffset(b), layout.recvRegionBytes()));
     }
+    regions.add(new Region("liveness", layout.livenessOffset(), layout.livenessRegionBytes()));
     return regions;
   }
 
@@ -49,7 +50,7 @@ class DispatchLayoutTest {
       sum += region.bytes();
     }
     assertThat(regions.stream().map(Region::name))
-        .containsExactly("signal0", "signal1", "send0", "send1", "recv0", "recv1");
+        .containsExactly("signal0", "signal1", "send0", "send1", "recv0", "recv1", "liveness");
     assertThat(layout.totalBytes()).isEqualTo(sum).isEqualTo(expectedBegin);
   }
 
@@ -77,6 +78,9 @@ class DispatchLayoutTest {
         .isLessThanOrEqualTo(recvEnd);
     assertThat(l.dispatchCountOffset(buffer, lastExpert, lastRank) + DispatchLayout.SIGNAL_BYTES)
         .isLessThanOrEqualTo(signalEnd);
+    assertThat(l.livenessWordOffset(lastRank) + DispatchLayout.SIGNAL_BYTES)
+        .isLessThanOrEqualTo(l.livenessOffset() + l.livenessRegionBytes())
+        .isLessThanOrEqualTo(l.totalBytes());
     assertThat(l.combineFlagOffset(buffer, l.numExperts() - 1) + DispatchLayout.SIGNAL_BYTES)
         .isLessThanOrEqualTo(signalEnd);
     assertThat(l.dispatchSendSlotOffset(buffer, 0)).isEqualTo(l.sendOffset(buffer));
