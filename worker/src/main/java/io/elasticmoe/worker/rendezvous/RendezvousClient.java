@@ -15,15 +15,20 @@ import io.elasticmoe.api.rendezvous.v1alpha1.ReportPeerFailureRequest;
 import io.elasticmoe.api.rendezvous.v1alpha1.StoreGrpc;
 import io.elasticmoe.api.rendezvous.v1alpha1.WatchRequest;
 import io.grpc.Channel;
+import io.grpc.ChannelCredentials;
 import io.grpc.ClientInterceptors;
 import io.grpc.ManagedChannel;
 import io.grpc.Metadata;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
+import io.grpc.TlsChannelCredentials;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientResponseObserver;
 import io.grpc.stub.MetadataUtils;
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -77,17 +82,39 @@ public final class RendezvousClient implements AutoCloseable {
 
   /** Connects over TCP (plaintext) to {@code id.target()}. */
   public static RendezvousClient connect(RendezvousIdentity id) {
-    ManagedChannel channel =
-        NettyChannelBuilder.forTarget(id.target())
-            .usePlaintext()
-            .defaultServiceConfig(retryOnUnavailable())
-            .enableRetry()
+    return connect(id, Optional.empty());
+  }
+
+  /**
+   * Connects over TCP to {@code id.target()}: with TLS, trusting only the given CA, when {@code trust}
+   * is present; plaintext otherwise. A server whose certificate that CA did not sign, or a plaintext
+   * server, fails every call with UNAVAILABLE.
+   */
+  public static RendezvousClient connect(RendezvousIdentity id, Optional<RendezvousTrust> trust) {
+    NettyChannelBuilder builder;
+    if (trust.isPresent()) {
+      ChannelCredentials tls;
+      try {
+        tls = TlsChannelCredentials.newBuilder()
+            .trustManager(new ByteArrayInputStream(trust.get().caCertificatePem().getBytes(StandardCharsets.US_ASCII)))
             .build();
+      } catch (IOException e) {
+        throw new IllegalArgumentException("the rendezvous CA certificate cannot be loaded: " + e.getMessage(), e);
+      }
+      builder = NettyChannelBuilder.forTarget(id.target(), tls);
+      // The authority is also the name the certificate is checked against.
+      trust.get().serverName().ifPresent(builder::overrideAuthority);
+    } else {
+      builder = NettyChannelBuilder.forTarget(id.target()).usePlaintext();
+    }
+    ManagedChannel channel = builder.defaultServiceConfig(retryOnUnavailable()).enableRetry().build();
     return new RendezvousClient(channel, id, RandomGenerator.getDefault());
   }
 
+  /** From the rank pod's environment: identity ({@link RendezvousIdentity}) and TLS ({@link RendezvousTrust}). */
   public static RendezvousClient fromEnv() {
-    return connect(RendezvousIdentity.fromEnv(System.getenv()));
+    Map<String, String> env = System.getenv();
+    return connect(RendezvousIdentity.fromEnv(env), RendezvousTrust.fromEnv(env));
   }
 
   /** Over a given channel (tests use an in-process one); the client owns and closes it. */
