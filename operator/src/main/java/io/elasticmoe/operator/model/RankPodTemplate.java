@@ -35,11 +35,14 @@ public final class RankPodTemplate {
   private final ElasticMoEDeployment emd;
   private final String rendezvousAddress;
   private final String credentialSecret;
+  private final String tcpStoreAddress;
 
-  private RankPodTemplate(ElasticMoEDeployment emd, String rendezvousAddress, String credentialSecret) {
+  private RankPodTemplate(
+      ElasticMoEDeployment emd, String rendezvousAddress, String credentialSecret, String tcpStoreAddress) {
     this.emd = emd;
     this.rendezvousAddress = rendezvousAddress;
     this.credentialSecret = credentialSecret;
+    this.tcpStoreAddress = tcpStoreAddress;
   }
 
   /**
@@ -47,7 +50,21 @@ public final class RankPodTemplate {
    * @param credentialSecret the Secret holding this deployment's rendezvous credential (key {@code token})
    */
   public static RankPodTemplate fromCrd(ElasticMoEDeployment emd, String rendezvousAddress, String credentialSecret) {
-    return new RankPodTemplate(emd, rendezvousAddress, credentialSecret);
+    return new RankPodTemplate(emd, rendezvousAddress, credentialSecret, null);
+  }
+
+  /**
+   * The same template, whose pods also get the deployment's TCPStore endpoint (status.tcpStore.address,
+   * {@code host:port}) as EMD_TCPSTORE_HOST and EMD_TCPSTORE_PORT. Not MASTER_ADDR/MASTER_PORT: with
+   * those, PyTorch's {@code env://} makes rank 0 start a TCPStore server of its own; a user who wants
+   * them maps them in worker.env ({@code $(EMD_TCPSTORE_HOST)}).
+   */
+  public RankPodTemplate withTcpStoreAddress(String hostPort) {
+    int colon = hostPort.lastIndexOf(':');
+    if (colon <= 0 || colon == hostPort.length() - 1) {
+      throw new IllegalArgumentException("TCPStore address '" + hostPort + "' is not host:port");
+    }
+    return new RankPodTemplate(emd, rendezvousAddress, credentialSecret, hostPort);
   }
 
   public static String podName(String deploymentName, int rank) {
@@ -127,6 +144,11 @@ public final class RankPodTemplate {
         new EnvVarBuilder().withName("EMD_TOKEN").withNewValueFrom().withNewSecretKeyRef()
             .withName(credentialSecret).withKey(RendezvousCredential.TOKEN_KEY).endSecretKeyRef().endValueFrom()
             .build());
+    if (tcpStoreAddress != null) {
+      int colon = tcpStoreAddress.lastIndexOf(':');
+      env.add(plain("EMD_TCPSTORE_HOST", tcpStoreAddress.substring(0, colon)));
+      env.add(plain("EMD_TCPSTORE_PORT", tcpStoreAddress.substring(colon + 1)));
+    }
     env.add(plain("EMD_BACKEND", spec.worker.backend == null ? "cuda" : spec.worker.backend.name()));
     env.add(plain("EMD_MAX_RANKS", Integer.toString(spec.maxRanks)));
     env.add(plain("EMD_NUM_EXPERTS", Integer.toString(model.numExperts)));
@@ -157,6 +179,10 @@ public final class RankPodTemplate {
         String.valueOf(spec.model.hidden), String.valueOf(spec.model.topK),
         String.valueOf(spec.model.maxDispatchTokensPerRank), String.valueOf(spec.model.dispatchDtype),
         rendezvousAddress);
+    // Appended only when set, so pods of deployments without the endpoint keep their hash.
+    if (tcpStoreAddress != null) {
+      shape += "|" + tcpStoreAddress;
+    }
     return Integer.toHexString(shape.hashCode());
   }
 

@@ -3,6 +3,7 @@ package io.elasticmoe.operator.model;
 import io.elasticmoe.api.v1alpha1.ElasticMoEDeployment;
 import io.elasticmoe.api.v1alpha1.RendezvousSpec;
 import io.elasticmoe.api.v1alpha1.TcpStoreSpec;
+import io.elasticmoe.api.v1alpha1.TcpStoreStatus;
 import io.fabric8.kubernetes.api.model.IntOrString;
 import io.fabric8.kubernetes.api.model.Service;
 import io.fabric8.kubernetes.api.model.ServiceBuilder;
@@ -14,6 +15,7 @@ import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
 import java.util.Map;
 import java.util.Optional;
+import java.util.TreeMap;
 
 /**
  * The Kubernetes objects of a deployment's TCPStore endpoint (docs/tcpstore.md): a Service that rank
@@ -31,7 +33,12 @@ public final class TcpStoreResources {
   public static final String DEPLOYMENT_NAMESPACE = "elasticmoe.io/deployment-namespace";
   public static final String COMPONENT = "app.kubernetes.io/component";
   public static final String COMPONENT_VALUE = "tcpstore";
-  /** Set by Kubernetes ≥ 1.21 on every namespace; older clusters need it added by hand (docs). */
+  /**
+   * Set (and kept equal to the name) by Kubernetes ≥ 1.21 on every namespace, so a NetworkPolicy
+   * peer can name a namespace in a way its users cannot forge. Older API servers (the local v1.20
+   * cluster) do not set it; the operator then adds it to the deployment's namespace itself ({@link
+   * #namespaceLabelsToAdd}), with the value Kubernetes would give it.
+   */
   public static final String NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name";
   private static final int MAX_NAME_LENGTH = 63;
 
@@ -46,7 +53,37 @@ public final class TcpStoreResources {
    * @param namespace the operator's namespace
    * @param podLabels labels that select the operator pod (the Helm chart's selector labels)
    */
-  public record OperatorPods(String namespace, Map<String, String> podLabels) {}
+  public record OperatorPods(String namespace, Map<String, String> podLabels) {
+    public OperatorPods {
+      if (podLabels.isEmpty()) {
+        throw new IllegalArgumentException(
+            "the operator pod selector is empty; a TCPStore Service would select every pod of "
+                + namespace);
+      }
+      podLabels = Map.copyOf(podLabels);
+    }
+
+    /**
+     * Parses a selector of the form {@code key=value,key=value} (the chart passes its pod selector
+     * labels in that form).
+     */
+    public static OperatorPods parse(String namespace, String selector) {
+      Map<String, String> labels = new TreeMap<>();
+      for (String term : selector.split(",")) {
+        if (term.isBlank()) {
+          continue;
+        }
+        int eq = term.indexOf('=');
+        if (eq <= 0 || eq == term.length() - 1) {
+          throw new IllegalArgumentException(
+              "operator pod selector term '" + term.trim() + "' of '" + selector
+                  + "' is not key=value");
+        }
+        labels.put(term.substring(0, eq).trim(), term.substring(eq + 1).trim());
+      }
+      return new OperatorPods(namespace, labels);
+    }
+  }
 
   private TcpStoreResources(
       ElasticMoEDeployment emd, OperatorPods operator, int servicePort, int listenerPort) {
@@ -175,6 +212,24 @@ public final class TcpStoreResources {
         .endIngress()
         .endSpec()
         .build();
+  }
+
+  /**
+   * Labels to add to the deployment's namespace so that {@link #generateNetworkPolicy} can select it:
+   * {@link #NAMESPACE_NAME_LABEL} when it is missing or wrong (only possible before Kubernetes 1.21),
+   * else nothing.
+   */
+  public static Map<String, String> namespaceLabelsToAdd(
+      String namespace, Map<String, String> namespaceLabels) {
+    if (namespaceLabels != null && namespace.equals(namespaceLabels.get(NAMESPACE_NAME_LABEL))) {
+      return Map.of();
+    }
+    return Map.of(NAMESPACE_NAME_LABEL, namespace);
+  }
+
+  /** What status.tcpStore reports once the Service has its ClusterIP. */
+  public TcpStoreStatus generateStatus(String clusterIp) {
+    return new TcpStoreStatus(operator.namespace() + "/" + name(), clusterIp + ":" + servicePort, listenerPort);
   }
 
   private static String sha256Hex(String text) {

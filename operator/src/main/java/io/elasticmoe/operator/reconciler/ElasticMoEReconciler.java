@@ -3,6 +3,7 @@ package io.elasticmoe.operator.reconciler;
 import io.elasticmoe.api.v1alpha1.ConditionReason;
 import io.elasticmoe.api.v1alpha1.ElasticMoEDeployment;
 import io.elasticmoe.api.v1alpha1.ElasticMoEDeploymentStatus;
+import io.elasticmoe.api.v1alpha1.TcpStoreStatus;
 import io.elasticmoe.operator.credentials.CredentialSecretManager;
 import io.elasticmoe.operator.events.EventRecorder;
 import io.elasticmoe.operator.model.DeploymentLabels;
@@ -57,6 +58,7 @@ public class ElasticMoEReconciler implements Reconciler<ElasticMoEDeployment>, C
   private final RendezvousEndpoint rendezvous;
   private final RendezvousRegistry registry;
   private final NodeFailureDomains failureDomains;
+  private final TcpStoreLifecycle tcpStore;
 
   public ElasticMoEReconciler(
       EventRecorder events,
@@ -65,7 +67,8 @@ public class ElasticMoEReconciler implements Reconciler<ElasticMoEDeployment>, C
       RankPodManager rankPods,
       RendezvousEndpoint rendezvous,
       RendezvousRegistry registry,
-      NodeFailureDomains failureDomains) {
+      NodeFailureDomains failureDomains,
+      TcpStoreLifecycle tcpStore) {
     this.events = events;
     this.clock = clock;
     this.credentials = credentials;
@@ -73,6 +76,7 @@ public class ElasticMoEReconciler implements Reconciler<ElasticMoEDeployment>, C
     this.rendezvous = rendezvous;
     this.registry = registry;
     this.failureDomains = failureDomains;
+    this.tcpStore = tcpStore;
   }
 
   @Override
@@ -106,9 +110,13 @@ public class ElasticMoEReconciler implements Reconciler<ElasticMoEDeployment>, C
     // The rendezvous learns the plan before pods change, so a leaving rank is drained, not lost.
     planRendezvous(emd, plan, token, podsByRank);
     reportPodStatesToRendezvous(emd, podsByRank);
-    createMissingRankPods(emd, plan, rendezvousAddress.get());
+    // Before pods are created: they get the endpoint's address as env.
+    Optional<TcpStoreStatus> tcpStoreEndpoint = tcpStore.reconcile(emd);
+    createMissingRankPods(emd, plan, rendezvousAddress.get(), tcpStoreEndpoint);
     removeSurplusRankPods(emd, plan, podsByRank);
-    return reportStatus(emd, observedStatus(emd, plan, podsByRank));
+    ElasticMoEDeploymentStatus status = observedStatus(emd, plan, podsByRank);
+    status.tcpStore = tcpStoreEndpoint.orElse(null);
+    return reportStatus(emd, status);
   }
 
   private UpdateControl<ElasticMoEDeployment> rejectInvalidSpec(ElasticMoEDeployment emd, List<String> problems) {
@@ -164,7 +172,9 @@ public class ElasticMoEReconciler implements Reconciler<ElasticMoEDeployment>, C
 
   @Override
   public DeleteControl cleanup(ElasticMoEDeployment emd, Context<ElasticMoEDeployment> context) {
-    // Pods and the Secret go with their owner (garbage collection); the rendezvous state is ours.
+    // Pods and the Secret go with their owner (garbage collection); the rendezvous state and the
+    // TCPStore endpoint (objects in the operator's namespace, out of reach of GC) are ours.
+    tcpStore.remove(emd);
     registry.remove(key(emd));
     return DeleteControl.defaultDelete();
   }
@@ -187,12 +197,14 @@ public class ElasticMoEReconciler implements Reconciler<ElasticMoEDeployment>, C
     }
   }
 
-  private void createMissingRankPods(ElasticMoEDeployment emd, ScalePlan plan, String rendezvousAddress) {
+  private void createMissingRankPods(
+      ElasticMoEDeployment emd, ScalePlan plan, String rendezvousAddress, Optional<TcpStoreStatus> tcpStoreEndpoint) {
     if (plan.ranksToCreate().isEmpty()) {
       return;
     }
-    RankPodTemplate template =
+    RankPodTemplate base =
         RankPodTemplate.fromCrd(emd, rendezvousAddress, RendezvousCredential.secretName(emd.getMetadata().getName()));
+    RankPodTemplate template = tcpStoreEndpoint.map(t -> base.withTcpStoreAddress(t.address)).orElse(base);
     for (int rank : plan.ranksToCreate()) {
       rankPods.create(template.generatePod(rank));
     }
@@ -244,6 +256,7 @@ public class ElasticMoEReconciler implements Reconciler<ElasticMoEDeployment>, C
         && Objects.equals(a.readyReplicas, b.readyReplicas)
         && Objects.equals(a.selector, b.selector)
         && Objects.equals(a.expertsAtRisk, b.expertsAtRisk)
+        && Objects.equals(a.tcpStore, b.tcpStore)
         && Objects.equals(a.conditions, b.conditions);
   }
 

@@ -95,6 +95,9 @@ final class StatusBuilder {
     ElasticMoEDeploymentStatus status = new ElasticMoEDeploymentStatus();
     status.observedGeneration = emd.getMetadata().getGeneration();
     status.selector = DeploymentLabels.selector(emd.getMetadata().getName());
+    // Kept while a reconcile cannot serve the endpoint (invalid spec, no rendezvous address), so the
+    // listener port survives for the next one.
+    status.tcpStore = emd.getStatus() == null ? null : emd.getStatus().tcpStore;
     return status;
   }
 

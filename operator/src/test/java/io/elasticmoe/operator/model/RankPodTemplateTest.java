@@ -1,6 +1,7 @@
 package io.elasticmoe.operator.model;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import io.elasticmoe.api.v1alpha1.ElasticMoEDeployment;
 import io.fabric8.kubernetes.api.model.Container;
@@ -51,6 +52,22 @@ public class RankPodTemplateTest {
       assertThat(spread.getTopologyKey()).isEqualTo("kubernetes.io/hostname");
       assertThat(spread.getLabelSelector().getMatchLabels()).containsEntry("elasticmoe.io/deployment", "moe");
     });
+  }
+
+  @Test
+  void tcpStoreEndpointIsPassedAsEnvOnlyWhenServed() {
+    RankPodTemplate plain = RankPodTemplate.fromCrd(deployment(), "10.0.0.7:9090", "moe-rendezvous");
+    RankPodTemplate withStore = plain.withTcpStoreAddress("10.0.0.42:29500");
+
+    Map<String, String> env = withStore.generatePod(1).getSpec().getContainers().get(0).getEnv().stream()
+        .filter(e -> e.getValue() != null).collect(Collectors.toMap(EnvVar::getName, EnvVar::getValue));
+    assertThat(env).containsEntry("EMD_TCPSTORE_HOST", "10.0.0.42").containsEntry("EMD_TCPSTORE_PORT", "29500");
+    assertThat(env).as("PyTorch's env:// would make rank 0 a server").doesNotContainKeys("MASTER_ADDR", "MASTER_PORT");
+    assertThat(plain.generatePod(1).getSpec().getContainers().get(0).getEnv())
+        .extracting(EnvVar::getName).doesNotContain("EMD_TCPSTORE_HOST", "EMD_TCPSTORE_PORT");
+    assertThat(withStore.templateHash()).isNotEqualTo(plain.templateHash());
+    assertThat(assertThrows(IllegalArgumentException.class, () -> plain.withTcpStoreAddress("10.0.0.42")))
+        .hasMessage("TCPStore address '10.0.0.42' is not host:port");
   }
 
   @Test

@@ -7,6 +7,7 @@ import io.elasticmoe.api.v1alpha1.ElasticMoEDeployment;
 import io.elasticmoe.api.v1alpha1.ElasticMoEDeploymentSpec;
 import io.elasticmoe.api.v1alpha1.RendezvousSpec;
 import io.elasticmoe.api.v1alpha1.TcpStoreSpec;
+import io.elasticmoe.api.v1alpha1.TcpStoreStatus;
 import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
 import io.fabric8.kubernetes.api.model.Service;
 import io.fabric8.kubernetes.api.model.networking.v1.NetworkPolicy;
@@ -117,5 +118,46 @@ class TcpStoreResourcesTest {
             () -> TcpStoreResources.fromSpec(emd("team-a", "llm", tcpStore(true, 29500)), OPERATOR, 0));
     assertThat(e)
         .hasMessage("tcpstore listener port of team-a/llm is 0; it must be between 1 and 65535");
+  }
+
+  @Test
+  void namespaceGetsTheNameLabelOnlyWhenKubernetesDidNotSetIt() {
+    assertThat(TcpStoreResources.namespaceLabelsToAdd("team-a", null))
+        .isEqualTo(Map.of("kubernetes.io/metadata.name", "team-a"));
+    assertThat(TcpStoreResources.namespaceLabelsToAdd("team-a", Map.of("owner", "x")))
+        .as("a v1.20 namespace")
+        .isEqualTo(Map.of("kubernetes.io/metadata.name", "team-a"));
+    assertThat(TcpStoreResources.namespaceLabelsToAdd("team-a", Map.of("kubernetes.io/metadata.name", "team-b")))
+        .as("a forged value is corrected, else team-b's policy peers would match team-a")
+        .isEqualTo(Map.of("kubernetes.io/metadata.name", "team-a"));
+    assertThat(TcpStoreResources.namespaceLabelsToAdd("team-a", Map.of("kubernetes.io/metadata.name", "team-a")))
+        .as("Kubernetes >= 1.21 set it")
+        .isEmpty();
+  }
+
+  @Test
+  void statusNamesTheServiceAndTheAddressPodsDial() {
+    TcpStoreStatus status =
+        TcpStoreResources.fromSpec(emd("team-a", "llm", tcpStore(true, 29600)), OPERATOR, 30001)
+            .orElseThrow()
+            .generateStatus("10.0.0.17");
+    assertThat(status.service).isEqualTo("elasticmoe-system/tcpstore-team-a-llm");
+    assertThat(status.address).isEqualTo("10.0.0.17:29600");
+    assertThat(status.listenerPort).isEqualTo(30001);
+  }
+
+  @Test
+  void operatorPodSelectorIsParsedFromKeyValuePairs() {
+    TcpStoreResources.OperatorPods pods =
+        TcpStoreResources.OperatorPods.parse(
+            "ops", "app.kubernetes.io/name=elasticmoe-operator, app.kubernetes.io/instance=emd");
+    assertThat(pods.podLabels()).isEqualTo(OPERATOR_LABELS);
+    assertThat(pods.namespace()).isEqualTo("ops");
+    IllegalArgumentException bad =
+        assertThrows(IllegalArgumentException.class, () -> TcpStoreResources.OperatorPods.parse("ops", "a=b,c"));
+    assertThat(bad).hasMessage("operator pod selector term 'c' of 'a=b,c' is not key=value");
+    IllegalArgumentException empty =
+        assertThrows(IllegalArgumentException.class, () -> TcpStoreResources.OperatorPods.parse("ops", ""));
+    assertThat(empty).hasMessageContaining("would select every pod of ops");
   }
 }

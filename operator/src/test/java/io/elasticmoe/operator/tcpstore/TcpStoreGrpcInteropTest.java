@@ -37,7 +37,8 @@ class TcpStoreGrpcInteropTest {
     rdzv.registry.upsert(TEAM_A, InProcessRendezvous.spec(TOKEN_A, 1, 0));
     rdzv.registry.upsert(TEAM_B, InProcessRendezvous.spec(TOKEN_B, 1, 0));
     grpcA = authed(StoreGrpc.newBlockingStub(rdzv.channel()), TOKEN_A, TEAM_A);
-    endpoints = new TcpStoreEndpoints(rdzv.core, TcpStoreLimits.DEFAULTS, "127.0.0.1");
+    endpoints = new TcpStoreEndpoints(
+            rdzv.core, TcpStoreLimits.DEFAULTS, "127.0.0.1", new ListenerPortRange(1, 65_535));
     port = endpoints.ensure(TEAM_A, 0);
   }
 
