@@ -11,11 +11,14 @@ import io.elasticmoe.worker.moe.MoeLayer;
 import io.elasticmoe.worker.moe.PlacementDecoder;
 import io.elasticmoe.worker.moe.TopkRouter;
 import io.elasticmoe.worker.runtime.DispatchLayout;
+import io.elasticmoe.worker.runtime.EpochSwitchStore;
+import io.elasticmoe.worker.runtime.ObservedViews;
 import io.elasticmoe.worker.runtime.PeerTimeoutException;
 import io.elasticmoe.worker.runtime.RankRuntime;
 import io.elasticmoe.worker.runtime.WorldView;
 import io.elasticmoe.worker.rendezvous.RendezvousClient;
 import io.elasticmoe.worker.store.DirectoryKeyValueStore;
+import io.elasticmoe.worker.store.KeyValueStore;
 import io.elasticmoe.worker.transport.UcxTransport;
 import java.io.PrintWriter;
 import java.nio.file.Files;
@@ -44,6 +47,9 @@ import picocli.CommandLine.Option;
     })
 public final class RunCommand implements Callable<Integer> {
 
+  /** How long a rank without a world waits between looks for one. */
+  private static final Duration IDLE_POLL = Duration.ofMillis(20);
+
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
   @Option(names = "--rank", defaultValue = "-1", description = "This rank (static mode; from EMD_RANK otherwise).")
@@ -53,7 +59,8 @@ public final class RunCommand implements Callable<Integer> {
   int[] world;
 
   @Option(names = "--store-dir", description = {
-      "Static mode: directory shared by the ranks of --world on this host.",
+      "Static mode: a new, empty directory shared by the ranks of --world on this host (the first rank to",
+      "arrive founds the world there; a directory left by an earlier run names a world that is over).",
       "Without it the rank follows the rendezvous (EMD_RENDEZVOUS, EMD_RANK, EMD_TOKEN, ... as set on rank pods)."})
   Path storeDir;
 
@@ -91,6 +98,14 @@ public final class RunCommand implements Callable<Integer> {
   @Option(names = "--timeout-ms", defaultValue = "5000", description = "Data-plane timeout before a peer is masked (default: ${DEFAULT-VALUE}).")
   long timeoutMillis;
 
+  @Option(names = "--connect-timeout-ms", defaultValue = "60000",
+      description = "Bound on a connect's metadata exchange and barrier; a rank that never arrives is left out (default: ${DEFAULT-VALUE}).")
+  long connectTimeoutMillis;
+
+  @Option(names = "--switch-interval", defaultValue = "8",
+      description = "Steps between the checkpoints where all ranks agree on switching to a new world (default: ${DEFAULT-VALUE}).")
+  int switchInterval;
+
   @Option(names = "--transports", defaultValue = "${env:UCX_TLS:-" + UcxTransport.HOST_TRANSPORTS + "}", description = "UCX_TLS (default: ${DEFAULT-VALUE}).")
   String transports;
 
@@ -113,22 +128,28 @@ public final class RunCommand implements Callable<Integer> {
     ExpertPlacement placement = uniformPlacement();
     try (DirectoryKeyValueStore store = new DirectoryKeyValueStore(storeDir);
         CpuDispatchBackend backend = new CpuDispatchBackend(
-            layout, rank, store, Duration.ofMillis(timeoutMillis), Duration.ofMinutes(5), transports)) {
-      RankRuntime runtime = new RankRuntime(backend);
+            layout, rank, store, Duration.ofMillis(timeoutMillis), Duration.ofMillis(connectTimeoutMillis), transports)) {
+      ObservedViews views = new ObservedViews();
+      views.add(new WorldView(0, world, WorldView.Directive.RUN));
+      RankRuntime runtime = runtime(backend, store, views, out);
       out.printf("rank=%d epoch=0 connecting to world %s%n", rank, Arrays.toString(world));
       out.flush();
-      runtime.apply(new WorldView(0, world, WorldView.Directive.RUN));
       TopkRouter router = new TopkRouter(hidden, logicalExperts, topk, seed);
       MoeLayer layer = new MoeLayer(backend, router, intermediate, seed, dispatchDtype.equals("fp8"), placement, 0);
       LoadDriver driver = new LoadDriver(layer, rank, tokens, hidden, seed);
       List<Long> window = new ArrayList<>();
-      for (int s = 0; s < steps; s++) {
+      for (int s = 0; s < steps; ) {
+        if (runtime.beforeStep() != RankRuntime.State.RUNNING) {
+          Thread.sleep(IDLE_POLL.toMillis());
+          continue;
+        }
         window.add(step(driver));
+        s++;
         for (PeerTimeoutException timeout : backend.takePeerTimeouts()) {
           out.printf("rank=%d epoch=%d masked rank %d after %d ms%n", rank, timeout.epoch(), timeout.rank(), timeout.waitedMillis());
         }
-        if (window.size() == reportEvery || s == steps - 1) {
-          report(out, runtime, s + 1, window, layer.takeLocalLoad(), backend.queryMask());
+        if (window.size() == reportEvery || s == steps) {
+          report(out, runtime, s, window, layer.takeLocalLoad(), backend.queryMask());
         }
       }
     }
@@ -144,16 +165,19 @@ public final class RunCommand implements Callable<Integer> {
   }
 
   /**
-   * Rendezvous mode: the first RUN assignment fixes maxRanks and the placement fixes slots per rank;
-   * every newer epoch goes through {@link RankRuntime} at a step boundary. Peers masked on timeout are
-   * reported (ReportPeerFailure), and per-slot load goes to the placement service every report interval.
-   * Ranks switch epochs where each one notices the new assignment, so a peer that is one step ahead can
-   * time out once and be reported; the operator confirms suspicions against pod state.
+   * Rendezvous mode: the first RUN assignment fixes maxRanks and the placement fixes slots per rank.
+   * Every assignment from the Watch stream goes into {@link ObservedViews}; {@link RankRuntime} joins the
+   * running world and switches worlds at checkpoints agreed by all its ranks, so no peer is ever a step
+   * ahead in another world. Peers masked on timeout are reported (ReportPeerFailure), and per-slot load
+   * goes to the placement service every report interval.
    */
   private int runWithRendezvous(PrintWriter out) throws Exception {
+    ObservedViews views = new ObservedViews();
     try (RendezvousClient client = RendezvousClient.fromEnv()) {
       rank = client.identity().rank();
-      client.start();
+      client.start(a -> views.add(new WorldView(a.getEpoch(),
+          a.getActiveRanksList().stream().mapToInt(Integer::intValue).toArray(),
+          WorldView.Directive.valueOf(a.getDirective().name()))));
       Assignment first = client.awaitAssignment(
           a -> a.getDirective() == Directive.RUN || a.getDirective() == Directive.EXIT, Duration.ofMinutes(10));
       if (first.getDirective() == Directive.EXIT) {
@@ -165,38 +189,37 @@ public final class RunCommand implements Callable<Integer> {
       long placementVersion = placementMessage.getVersion();
       DispatchLayout layout = DispatchLayout.of(first.getMaxRanks(), placementMessage.getSlotsPerRank(), tokens, hidden);
       try (CpuDispatchBackend backend = new CpuDispatchBackend(
-          layout, rank, client.store(), Duration.ofMillis(timeoutMillis), Duration.ofMinutes(5), transports)) {
-        RankRuntime runtime = new RankRuntime(backend);
+          layout, rank, client.store(), Duration.ofMillis(timeoutMillis), Duration.ofMillis(connectTimeoutMillis), transports)) {
+        RankRuntime runtime = runtime(backend, client.store(), views, out);
         TopkRouter router = new TopkRouter(hidden, placementMessage.getNumLogicalExperts(), topk, seed);
         MoeLayer layer = new MoeLayer(backend, router, intermediate, seed, dispatchDtype.equals("fp8"), placement, 0);
         LoadDriver driver = new LoadDriver(layer, rank, tokens, hidden, seed);
         List<Long> window = new ArrayList<>();
+        long placementEpoch = -1;
         for (long done = 0; steps == 0 || done < steps; ) {
-          Assignment assignment = client.assignment().orElseThrow();
-          if (assignment.getEpoch() > runtime.epoch()) {
-            runtime.apply(new WorldView(assignment.getEpoch(),
-                assignment.getActiveRanksList().stream().mapToInt(Integer::intValue).toArray(),
-                WorldView.Directive.valueOf(assignment.getDirective().name())));
-            out.printf("rank=%d epoch=%d %s world=%s%n", rank, runtime.epoch(), assignment.getDirective(),
-                Arrays.toString(runtime.world()));
-            out.flush();
-            if (assignment.getDirective() == Directive.EXIT) {
+          switch (runtime.beforeStep()) {
+            case EXITED -> {
               return 0;
             }
-            if (assignment.getDirective() == Directive.DRAIN) {
+            case DRAINED -> {
               client.leave("drained");
               return 0;
             }
-            if (assignment.getPlacementVersion() != placementVersion) {
+            case IDLE -> {
+              Thread.sleep(IDLE_POLL.toMillis());
+              continue;
+            }
+            case RUNNING -> {}
+          }
+          if (runtime.epoch() != placementEpoch) {
+            // A new world may come with a new placement; every rank fetches it at the same switch.
+            placementEpoch = runtime.epoch();
+            long wanted = client.assignment().map(Assignment::getPlacementVersion).orElse(placementVersion);
+            if (wanted != placementVersion) {
               placementMessage = client.placement();
               placementVersion = placementMessage.getVersion();
               layer.updatePlacement(PlacementDecoder.decode(placementMessage), 0);
             }
-          }
-          if (runtime.state() != RankRuntime.State.RUNNING) {
-            long waitingFor = runtime.epoch();
-            client.awaitAssignment(a -> a.getEpoch() > waitingFor, Duration.ofMinutes(10));
-            continue;
           }
           window.add(step(driver));
           done++;
@@ -213,6 +236,15 @@ public final class RunCommand implements Callable<Integer> {
       }
     }
     return 0;
+  }
+
+  private RankRuntime runtime(CpuDispatchBackend backend, KeyValueStore store, ObservedViews views, PrintWriter out) {
+    return new RankRuntime(backend, new EpochSwitchStore(store, Duration.ofMillis(connectTimeoutMillis)), views,
+        switchInterval, IDLE_POLL, s -> {
+          out.printf("rank=%d %s %s at step %d%s%n", rank, s.from() == null ? "joined" : s.stayed() ? "switched to" : "left for",
+              s.to(), s.atStep(), s.connectTimeout().map(e -> " (connect timed out: " + e.getMessage() + ")").orElse(""));
+          out.flush();
+        });
   }
 
   private long step(LoadDriver driver) {
@@ -234,6 +266,10 @@ public final class RunCommand implements Callable<Integer> {
   private void validateModel() {
     if (!dispatchDtype.equals("fp8") && !dispatchDtype.equals("bf16")) {
       throw new CommandLine.ParameterException(spec.commandLine(), "--dispatch-dtype is " + dispatchDtype + "; use fp8 or bf16");
+    }
+    if (switchInterval < 1 || connectTimeoutMillis < 1) {
+      throw new CommandLine.ParameterException(spec.commandLine(), "--switch-interval is " + switchInterval
+          + " and --connect-timeout-ms " + connectTimeoutMillis + "; both must be at least 1");
     }
     if (steps < 0 || reportEvery < 1) {
       throw new CommandLine.ParameterException(spec.commandLine(),

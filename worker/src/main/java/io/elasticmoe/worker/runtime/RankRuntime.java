@@ -1,72 +1,212 @@
 package io.elasticmoe.worker.runtime;
 
 import io.elasticmoe.worker.store.StoreTimeoutException;
+import java.time.Duration;
 import java.util.Arrays;
+import java.util.Optional;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.function.Consumer;
 
 /**
- * The rank's data-plane lifecycle, as a sequencer: it asks {@link WorldChangePlanner} what a new
- * {@link WorldView} means and applies it to the backend, nothing else.
+ * The rank's data-plane lifecycle, as a sequencer: {@link EpochSwitchPlanner} decides when the world
+ * changes and to what, {@link WorldChangePlanner} what that means for the connections; this class reads
+ * and writes the store through {@link EpochSwitchStore} and applies the result to the backend.
  *
- * <p>States: {@code IDLE} (no world yet, or after REJOIN/DRAIN: no peers connected) → {@code RUNNING}
- * (connected to every active rank of {@link #epoch()}) → {@code EXITED}. Invariants: while RUNNING the
- * connected set equals the world minus this rank; a view of an epoch not newer than the current one is
- * ignored (epochs are the fencing token); after EXIT no view is applied.
+ * <p>The caller runs one MoE step each time {@link #beforeStep} returns RUNNING. States: IDLE (no world:
+ * waiting to found the first one or to be let into the running one) → RUNNING (connected to every rank
+ * of {@link #world()}) → IDLE again (left a world after REJOIN), DRAINED (left after DRAIN: the caller
+ * tells the rendezvous) or EXITED. Invariants: while RUNNING the connected set is the world minus this
+ * rank, and every rank of the world has run the same number of steps in it; views arrive through
+ * {@link ObservedViews} from any thread but change the data plane only at a checkpoint that all ranks of
+ * the world agreed on.
  */
 public final class RankRuntime {
 
   public enum State {
     IDLE,
     RUNNING,
+    DRAINED,
     EXITED
   }
 
+  /** One change of world as this rank applied it: {@code from} is null when it joined. */
+  public record Switch(AgreedWorld from, AgreedWorld to, long atStep, boolean stayed, Optional<StoreTimeoutException> connectTimeout) {}
+
   private final DispatchBackend backend;
+  private final EpochSwitchStore switches;
+  private final ObservedViews views;
+  private final int checkpointInterval;
+  private final Duration joinPoll;
+  private final Consumer<Switch> onSwitch;
   private final Set<Integer> connected = new TreeSet<>();
   private State state = State.IDLE;
-  private long epoch = -1;
-  private int[] world = new int[0];
+  private AgreedWorld world;
+  private long steps;
+  private long lastLeftEpoch = -1;
+  private boolean foundingTried;
 
-  public RankRuntime(DispatchBackend backend) {
+  /**
+   * {@code checkpointInterval}: steps between two store reads (a switch lands 1–2 intervals after the
+   * first rank learns of a new world); {@code joinPoll}: how long one {@link #beforeStep} of an idle rank
+   * waits for a running world to appear.
+   */
+  public RankRuntime(DispatchBackend backend, EpochSwitchStore switches, ObservedViews views, int checkpointInterval,
+      Duration joinPoll, Consumer<Switch> onSwitch) {
+    if (checkpointInterval < 1) {
+      throw new IllegalArgumentException("checkpoint interval is " + checkpointInterval + "; it must be at least 1");
+    }
     this.backend = backend;
+    this.switches = switches;
+    this.views = views;
+    this.checkpointInterval = checkpointInterval;
+    this.joinPoll = joinPoll;
+    this.onSwitch = onSwitch;
   }
 
   public State state() {
     return state;
   }
 
+  /** The epoch of the world this rank steps in, or of the last one it left; −1 before any. */
   public long epoch() {
-    return epoch;
+    return world != null ? world.epoch() : lastLeftEpoch;
   }
 
-  public int[] world() {
-    return world.clone();
+  /** The world this rank steps in; empty unless RUNNING. */
+  public Optional<AgreedWorld> world() {
+    return Optional.ofNullable(world);
   }
 
-  /** Applies a view; returns false when it was stale or the runtime has exited. */
-  public boolean apply(WorldView view) throws StoreTimeoutException {
-    if (state == State.EXITED || view.epoch() <= epoch) {
-      return false;
+  /** Steps run in the current world (equal on all its ranks). */
+  public long steps() {
+    return steps;
+  }
+
+  /**
+   * Call before every step: joins or switches worlds when due; returns RUNNING when the caller must run
+   * the next step now, IDLE when it should wait a little and call again, DRAINED or EXITED when done.
+   */
+  public State beforeStep() throws StoreTimeoutException {
+    if (state == State.IDLE) {
+      join();
+    } else if (state == State.RUNNING && EpochSwitchPlanner.isCheckpoint(steps, checkpointInterval)) {
+      checkpoint();
     }
-    WorldChange change = WorldChangePlanner.plan(backend.rank(), connected, backend.queryMask(), view);
+    if (state == State.RUNNING) {
+      steps++;
+    }
+    return state;
+  }
+
+  private int self() {
+    return backend.rank();
+  }
+
+  private void checkpoint() throws StoreTimeoutException {
+    long counter = switches.announcements(world);
+    Optional<AgreedWorld> proposal = EpochSwitchPlanner.proposal(self(), world, views.newest());
+    switch (EpochSwitchPlanner.decide(steps, checkpointInterval, counter, proposal.isPresent())) {
+      case ANNOUNCE -> switches.announce(world, steps + checkpointInterval, proposal.orElseThrow());
+      case SWITCH -> {
+        AgreedWorld next = switches.successor(world);
+        switches.leftWorld(world);
+        switchTo(next);
+      }
+      case CONTINUE, PENDING -> {}
+    }
+  }
+
+  private void switchTo(AgreedWorld next) {
+    AgreedWorld from = world;
+    long at = steps;
+    if (!next.contains(self())) {
+      leave(from, next, at);
+      return;
+    }
+    WorldChange change = EpochSwitchPlanner.change(self(), connected, backend.queryMask(), from, next);
     backend.disconnect(change.disconnect());
     Arrays.stream(change.disconnect()).forEach(connected::remove);
-    epoch = view.epoch();
-    world = change.world();
-    switch (view.directive()) {
-      case RUN -> {
-        // Connect after disconnect: a rank that came back must not be reached through its old endpoint.
-        backend.connect(change.epoch(), change.connect(), change.world(), true);
-        Arrays.stream(change.connect()).forEach(connected::add);
-        state = State.RUNNING;
-      }
-      case DRAIN, REJOIN -> {
-        backend.cleanMask();
-        state = State.IDLE;
-      }
-      case EXIT -> state = State.EXITED;
+    // Ranks waiting to join find the new world here; they connect to it with us.
+    switches.publishCurrent(next);
+    Optional<StoreTimeoutException> timeout =
+        next.epoch() > from.epoch() ? connect(change.epoch(), change.connect(), change.world()) : Optional.empty();
+    enter(next);
+    onSwitch.accept(new Switch(from, next, at, true, timeout));
+  }
+
+  private void leave(AgreedWorld from, AgreedWorld next, long at) {
+    backend.disconnect(connected.stream().mapToInt(Integer::intValue).toArray());
+    connected.clear();
+    backend.cleanMask();
+    world = null;
+    steps = 0;
+    lastLeftEpoch = next.epoch();
+    WorldView.Directive directive = views.newest().map(WorldView::directive).orElse(WorldView.Directive.REJOIN);
+    state = switch (directive) {
+      case EXIT -> State.EXITED;
+      case DRAIN -> State.DRAINED;
+      case RUN, REJOIN -> State.IDLE;
+    };
+    onSwitch.accept(new Switch(from, next, at, false, Optional.empty()));
+  }
+
+  private void join() {
+    Optional<WorldView> newest = views.newest();
+    if (newest.isEmpty()) {
+      return;
     }
-    return true;
+    switch (newest.get().directive()) {
+      case EXIT -> state = State.EXITED;
+      case DRAIN -> state = State.DRAINED; // not in a world: nothing to drain
+      case RUN, REJOIN -> joinAgreedWorld(newest.get());
+    }
+  }
+
+  private void joinAgreedWorld(WorldView newest) {
+    Optional<AgreedWorld> current = switches.current(joinPoll);
+    if (current.isEmpty() && !foundingTried
+        && newest.directive() == WorldView.Directive.RUN
+        && Arrays.stream(newest.activeRanks()).anyMatch(r -> r == self())) {
+      // No world ever ran in this store: one rank names the first one, from its own newest view.
+      foundingTried = true;
+      if (switches.claimFounding()) {
+        AgreedWorld first = new AgreedWorld(newest.epoch(), 0, newest.activeRanks());
+        switches.publishCurrent(first);
+        current = Optional.of(first);
+      }
+    }
+    if (current.isEmpty()
+        || !EpochSwitchPlanner.joinable(self(), current.get(), lastLeftEpoch, views.at(current.get().epoch()))) {
+      return;
+    }
+    AgreedWorld agreed = current.get();
+    int[] peers = Arrays.stream(agreed.ranks()).filter(r -> r != self()).toArray();
+    Optional<StoreTimeoutException> timeout = connect(agreed.epoch(), peers, agreed.ranks());
+    enter(agreed);
+    onSwitch.accept(new Switch(null, agreed, 0, true, timeout));
+  }
+
+  /**
+   * A connect that times out (a joining rank died before it published its metadata, or a member died
+   * before the barrier) leaves the world running with the ranks that answered: the backend has no live
+   * endpoint to the missing one, and the membership's next epoch removes it.
+   */
+  private Optional<StoreTimeoutException> connect(long epoch, int[] peers, int[] ranks) {
+    Optional<StoreTimeoutException> timeout = Optional.empty();
+    try {
+      backend.connect(epoch, peers, ranks, true);
+    } catch (StoreTimeoutException e) {
+      timeout = Optional.of(e);
+    }
+    Arrays.stream(peers).forEach(connected::add);
+    return timeout;
+  }
+
+  private void enter(AgreedWorld next) {
+    world = next;
+    steps = 0;
+    state = State.RUNNING;
+    views.forgetBefore(next.epoch());
   }
 }

@@ -2,21 +2,43 @@ package io.elasticmoe.worker.runtime;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.elasticmoe.worker.runtime.RankRuntime.State;
+import io.elasticmoe.worker.runtime.RankRuntime.Switch;
 import io.elasticmoe.worker.runtime.WorldView.Directive;
+import java.time.Duration;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Deque;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.TreeSet;
+import java.util.stream.Collectors;
+import net.jqwik.api.ForAll;
+import net.jqwik.api.Property;
+import net.jqwik.api.constraints.IntRange;
 import org.junit.jupiter.api.Test;
 
 class RankRuntimeTest {
 
+  private static final int MAX_RANKS = 8;
+
   /** Records the lifecycle calls; the data path is not used by RankRuntime. */
   private static final class RecordingBackend implements DispatchBackend {
+    final int rank;
     final List<String> calls = new ArrayList<>();
-    final int[] mask = new int[8];
+    final int[] mask = new int[MAX_RANKS];
 
-    @Override public DispatchLayout layout() { return DispatchLayout.of(8, 1, 1, 128); }
-    @Override public int rank() { return 0; }
+    RecordingBackend(int rank) {
+      this.rank = rank;
+    }
+
+    @Override public DispatchLayout layout() { return DispatchLayout.of(MAX_RANKS, 1, 1, 128); }
+    @Override public int rank() { return rank; }
     @Override public void connect(long epoch, int[] ranks, int[] world, boolean activate) {
       calls.add("connect " + epoch + " " + Arrays.toString(ranks) + " " + Arrays.toString(world));
     }
@@ -37,23 +59,249 @@ class RankRuntimeTest {
     @Override public void close() {}
   }
 
-  @Test
-  void followsGrowthLossRejoinAndExit() throws Exception {
-    RecordingBackend backend = new RecordingBackend();
-    RankRuntime runtime = new RankRuntime(backend);
-    assertThat(runtime.apply(new WorldView(1, new int[] {0, 1, 2}, Directive.RUN))).isTrue();
-    backend.updateMask(2, true); // a timeout during traffic
-    assertThat(runtime.apply(new WorldView(2, new int[] {0, 1}, Directive.RUN))).isTrue();
-    assertThat(runtime.apply(new WorldView(2, new int[] {0, 1}, Directive.RUN))).as("same epoch again").isFalse();
-    assertThat(runtime.apply(new WorldView(3, new int[] {0, 1, 2}, Directive.RUN))).isTrue();
-    assertThat(runtime.apply(new WorldView(4, new int[] {0, 1, 2}, Directive.EXIT))).isTrue();
-    assertThat(runtime.apply(new WorldView(5, new int[] {0, 1, 2}, Directive.RUN))).as("after EXIT").isFalse();
+  /** One rank process: its runtime, the views the Watch stream has yet to deliver, what it did. */
+  private static final class Rank {
+    final int rank;
+    final ObservedViews views = new ObservedViews();
+    final RecordingBackend backend;
+    final RankRuntime runtime;
+    final Deque<WorldView> inbox = new ArrayDeque<>();
+    final List<Switch> switches = new ArrayList<>();
+    /** Steps started per world id, kept after the rank left the world. */
+    final Map<String, Long> started = new HashMap<>();
+    boolean dead;
 
-    assertThat(backend.calls).containsExactly(
-        "disconnect []", "connect 1 [1, 2] [0, 1, 2]",
-        "disconnect [2]", "connect 2 [] [0, 1]",
-        "disconnect []", "connect 3 [2] [0, 1, 2]",
-        "disconnect [1, 2]");
-    assertThat(runtime.state()).isEqualTo(RankRuntime.State.EXITED);
+    Rank(int rank, MapKeyValueStore store, int interval) {
+      this.rank = rank;
+      this.backend = new RecordingBackend(rank);
+      this.runtime = new RankRuntime(backend, new EpochSwitchStore(store, Duration.ofSeconds(1)), views, interval,
+          Duration.ofMillis(1), switches::add);
+    }
+
+    void deliver(WorldView view) {
+      views.add(view);
+    }
+
+    State step() throws Exception {
+      State state = runtime.beforeStep();
+      runtime.world().ifPresent(w -> started.put(w.id(), runtime.steps()));
+      return state;
+    }
+
+    String world() {
+      return runtime.world().map(AgreedWorld::id).orElse("none");
+    }
+  }
+
+  @Test
+  void foundsGrowsAndDrainsAtAgreedSteps() throws Exception {
+    MapKeyValueStore store = new MapKeyValueStore();
+    Rank r0 = new Rank(0, store, 2);
+    Rank r1 = new Rank(1, store, 2);
+    WorldView first = new WorldView(1, new int[] {0, 1}, Directive.RUN);
+    r0.deliver(first);
+    r1.deliver(first);
+    assertThat(r0.step()).as("founds the first world").isEqualTo(State.RUNNING);
+    assertThat(r1.step()).isEqualTo(State.RUNNING);
+    stepAll(r0, r1);
+
+    WorldView grown = new WorldView(2, new int[] {0, 1, 2}, Directive.RUN);
+    r0.deliver(grown); // rank 1's Watch stream lags: it never sees epoch 2 before the switch
+    Rank r2 = new Rank(2, store, 2);
+    r2.deliver(grown);
+    assertThat(r2.step()).as("the running world is 1.0, without rank 2").isEqualTo(State.IDLE);
+    stepAll(r0, r1); // checkpoint 2: rank 0 announces the switch for step 4
+    stepAll(r0, r1);
+    assertThat(r2.step()).as("announced, not yet switched").isEqualTo(State.IDLE);
+    stepAll(r0, r1); // checkpoint 4: both switch
+    assertThat(r2.step()).isEqualTo(State.RUNNING);
+
+    r2.deliver(new WorldView(2, new int[] {0, 1, 2}, Directive.DRAIN));
+    stepAll(r0, r1, r2);
+    stepAll(r0, r1, r2); // checkpoint 2 of world 2.0: rank 2 announces its own removal
+    stepAll(r0, r1, r2);
+    assertThat(r0.step()).isEqualTo(State.RUNNING);
+    assertThat(r1.step()).isEqualTo(State.RUNNING);
+    assertThat(r2.step()).isEqualTo(State.DRAINED);
+
+    assertThat(r0.backend.calls).containsExactly("connect 1 [1] [0, 1]", "disconnect []", "connect 2 [2] [0, 1, 2]", "disconnect [2]");
+    assertThat(r1.backend.calls).containsExactly("connect 1 [0] [0, 1]", "disconnect []", "connect 2 [2] [0, 1, 2]", "disconnect [2]");
+    assertThat(r2.backend.calls).containsExactly("connect 2 [0, 1] [0, 1, 2]", "disconnect [0, 1]", "cleanMask");
+    assertThat(r1.switches).extracting(s -> s.to().id() + "@" + s.atStep()).containsExactly("1.0@0", "2.0@4", "2.1@4");
+    assertThat(r0.runtime.world()).contains(new AgreedWorld(2, 1, new int[] {0, 1}));
+    assertThat(store.values.keySet()).as("the last rank to read a world's keys drops them")
+        .filteredOn(k -> k.startsWith("EPOCH_SWITCH/1.0/") || k.startsWith("EPOCH_SWITCH/2.0/")).isEmpty();
+  }
+
+  private static void stepAll(Rank... ranks) throws Exception {
+    for (Rank r : ranks) {
+      assertThat(r.step()).as("rank %d", r.rank).isEqualTo(State.RUNNING);
+    }
+  }
+
+  /**
+   * Generated runs: ranks step at random speeds under the one constraint the data path imposes (a rank
+   * finishes step n of a world only after every live member started it), Watch streams deliver views
+   * late, and the membership grows, drains and loses ranks at random moments, several changes overlapping.
+   * Every switch out of a world happens at one step on all its ranks, every connect of an epoch names the
+   * same world, and in the end every live rank steps in the last epoch's world.
+   */
+  @Property(tries = 300)
+  void everyRankOfAWorldSwitchesAtTheSameStep(@ForAll long seed, @ForAll @IntRange(min = 1, max = 5) int interval)
+      throws Exception {
+    Random random = new Random(seed);
+    MapKeyValueStore store = new MapKeyValueStore();
+    Map<Integer, Rank> live = new TreeMap<>();
+    List<Rank> all = new ArrayList<>();
+    long epoch = 1;
+    Set<Integer> members = new TreeSet<>();
+    int initial = 1 + random.nextInt(4);
+    for (int r = 0; r < initial; r++) {
+      members.add(r);
+      Rank rank = new Rank(r, store, interval);
+      live.put(r, rank);
+      all.add(rank);
+    }
+    commit(live, epoch, members);
+    int changes = 0;
+    int draining = -1;
+    for (int tick = 0; tick < 200_000; tick++) {
+      if (changes < 6 && draining < 0 && random.nextInt(60) == 0) {
+        int kind = random.nextInt(3);
+        List<Integer> running = live.values().stream().filter(r -> r.runtime.state() == State.RUNNING && members.contains(r.rank))
+            .map(r -> r.rank).toList();
+        if (kind == 0 && live.size() < MAX_RANKS) {
+          // Scale-up: a new process joins first, then the membership commits an epoch with it.
+          int fresh = freeRank(random, live, all);
+          if (fresh >= 0) {
+            Rank rank = new Rank(fresh, store, interval);
+            live.put(fresh, rank);
+            all.add(rank);
+            members.add(fresh);
+            commit(live, ++epoch, members);
+            changes++;
+          }
+        } else if (kind == 1 && running.size() > 1) {
+          // Scale-down: the rank is told to drain in the current epoch; its Leave commits the next one.
+          draining = running.get(random.nextInt(running.size()));
+          live.get(draining).inbox.add(new WorldView(epoch, toArray(members), Directive.DRAIN));
+          changes++;
+        } else if (kind == 2 && running.size() > 1) {
+          int victim = running.get(random.nextInt(running.size()));
+          Rank dead = live.remove(victim);
+          dead.dead = true;
+          members.remove(victim);
+          commit(live, ++epoch, members);
+          changes++;
+        }
+      }
+      List<Rank> ranks = new ArrayList<>(live.values());
+      Rank rank = ranks.get(random.nextInt(ranks.size()));
+      if (!rank.inbox.isEmpty() && random.nextInt(4) == 0) {
+        rank.deliver(rank.inbox.poll());
+        continue;
+      }
+      if (!mayStep(rank, all)) {
+        continue;
+      }
+      State state = rank.step();
+      if (state == State.DRAINED) {
+        live.remove(rank.rank);
+        members.remove(rank.rank);
+        draining = -1;
+        commit(live, ++epoch, members);
+      }
+      if (changes == 6 && draining < 0 && settled(live, epoch, members, interval)) {
+        break;
+      }
+    }
+    assertThat(settled(live, epoch, members, interval))
+        .as("every live rank runs the last epoch %d %s: %s", epoch, members,
+            all.stream().map(r -> r.rank + "@" + r.world() + "/" + r.runtime.steps() + " " + r.runtime.state() + " "
+                + r.switches.stream().map(s -> (s.from() == null ? "-" : s.from().id()) + ">" + s.to() + "@" + s.atStep()).toList()).toList())
+        .isTrue();
+
+    Map<String, Set<Long>> switchStepsOutOf = new HashMap<>();
+    Map<Long, Set<String>> worldsConnectedPerEpoch = new HashMap<>();
+    for (Rank r : all) {
+      for (Switch s : r.switches) {
+        if (s.from() != null) {
+          switchStepsOutOf.computeIfAbsent(s.from().id(), k -> new TreeSet<>()).add(s.atStep());
+        }
+      }
+      for (String call : r.backend.calls) {
+        if (call.startsWith("connect ")) {
+          String[] parts = call.split(" ", 3);
+          worldsConnectedPerEpoch.computeIfAbsent(Long.parseLong(parts[1]), k -> new TreeSet<>())
+              .add(parts[2].substring(parts[2].lastIndexOf('[')));
+        }
+      }
+    }
+    assertThat(switchStepsOutOf).allSatisfy((world, steps) -> assertThat(steps).as("switch steps out of %s", world).hasSize(1));
+    assertThat(worldsConnectedPerEpoch).allSatisfy((e, worlds) -> assertThat(worlds).as("worlds connected at epoch %d", e).hasSize(1));
+  }
+
+  /** What the data path allows: a member finishes step n of its world only after every live member started it. */
+  private static boolean mayStep(Rank rank, List<Rank> all) {
+    if (rank.runtime.state() != State.RUNNING) {
+      return true;
+    }
+    AgreedWorld world = rank.runtime.world().orElseThrow();
+    long boundary = rank.runtime.steps();
+    for (Rank peer : all) {
+      boolean member = peer != rank && world.contains(peer.rank) && !peer.dead
+          && (peer.runtime.world().isPresent() || peer.runtime.state() == State.IDLE || peer.started.containsKey(world.id()));
+      if (member && peer.started.getOrDefault(world.id(), 0L) < boundary && isCurrentProcess(peer, all)) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /** The latest process of a rank; an earlier one that drained is gone. */
+  private static boolean isCurrentProcess(Rank peer, List<Rank> all) {
+    Rank latest = null;
+    for (Rank r : all) {
+      if (r.rank == peer.rank) {
+        latest = r;
+      }
+    }
+    return latest == peer && peer.runtime.state() != State.DRAINED && peer.runtime.state() != State.EXITED;
+  }
+
+  private static boolean settled(Map<Integer, Rank> live, long epoch, Set<Integer> members, int interval) {
+    for (Rank r : live.values()) {
+      if (r.runtime.world().filter(w -> w.epoch() == epoch && Arrays.equals(w.ranks(), toArray(members))).isEmpty()
+          || r.runtime.steps() < 2L * interval) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  private static int freeRank(Random random, Map<Integer, Rank> live, List<Rank> all) {
+    // A rank of a process that drained or died may come back, once no running world holds it any more.
+    Set<Integer> held = live.values().stream().flatMap(r -> r.runtime.world().stream())
+        .flatMap(w -> Arrays.stream(w.ranks()).boxed()).collect(Collectors.toSet());
+    List<Integer> free = new ArrayList<>();
+    for (int r = 0; r < MAX_RANKS; r++) {
+      if (!live.containsKey(r) && !held.contains(r)) {
+        free.add(r);
+      }
+    }
+    return free.isEmpty() ? -1 : free.get(random.nextInt(free.size()));
+  }
+
+  private static void commit(Map<Integer, Rank> live, long epoch, Set<Integer> members) {
+    WorldView view = new WorldView(epoch, toArray(members), Directive.RUN);
+    for (Rank r : live.values()) {
+      if (members.contains(r.rank)) {
+        r.inbox.add(view);
+      }
+    }
+  }
+
+  private static int[] toArray(Set<Integer> ranks) {
+    return ranks.stream().mapToInt(Integer::intValue).toArray();
   }
 }

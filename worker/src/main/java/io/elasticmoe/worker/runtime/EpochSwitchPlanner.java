@@ -1,0 +1,155 @@
+package io.elasticmoe.worker.runtime;
+
+import java.util.Arrays;
+import java.util.Optional;
+import java.util.OptionalLong;
+import java.util.Set;
+import java.util.TreeSet;
+
+/**
+ * Decides when the ranks of a running world switch to the next one, so that all of them switch at the
+ * same step. Pure: (step, what the store holds, what this rank knows) → decision.
+ *
+ * <p>Every rank counts the steps it ran in the current {@link AgreedWorld}; they are equal on all ranks,
+ * because every step is a dispatch and a combine over all of them. Every {@code interval} steps (a
+ * checkpoint) a rank reads one store counter. A rank that knows a newer world (a newer epoch from the
+ * Watch stream, or its own DRAIN/EXIT/REJOIN) and finds the counter empty writes its proposed successor
+ * and adds {@link #announcement} for the next checkpoint. Every rank reads that counter at the next
+ * checkpoint and switches there.
+ *
+ * <p>Why everyone sees the same thing: a write at checkpoint c happens before the writer's step c
+ * dispatch, and a reader reaches checkpoint c + interval only after its dispatches of steps c..c+interval-1
+ * received the writer's signals (or masked the writer as dead). So every write for a checkpoint precedes
+ * every read at it, all readers see the same counter and the same (last written) successor, and nobody
+ * writes at a checkpoint where a switch is due. The per-step cost is one store read every
+ * {@code interval} steps.
+ */
+public final class EpochSwitchPlanner {
+
+  /** Low bits of the counter count announcers; the high bits sum their (equal) target residues. */
+  static final int ANNOUNCER_BITS = 16;
+
+  /**
+   * Targets are kept modulo this: a reader at checkpoint c only tells c (switch now) from c + interval
+   * (announced concurrently), so a residue is enough, and n ≤ 2^16 announcers never overflow the sum.
+   */
+  static final long TARGET_MODULUS = 1L << 20;
+
+  public enum Checkpoint {
+    /** Nothing known, nothing announced: step on. */
+    CONTINUE,
+    /** This rank knows a newer world and nobody announced one: announce it for the next checkpoint. */
+    ANNOUNCE,
+    /** A switch is announced for the next checkpoint (by a rank at this one): step on. */
+    PENDING,
+    /** A switch is announced for this checkpoint: read the successor and switch before this step. */
+    SWITCH
+  }
+
+  private EpochSwitchPlanner() {}
+
+  public static boolean isCheckpoint(long step, int interval) {
+    return step > 0 && step % interval == 0;
+  }
+
+  /** What one announcer adds to the counter for a switch at {@code targetStep}. */
+  public static long announcement(long targetStep) {
+    if (targetStep <= 0) {
+      throw new IllegalArgumentException("target step " + targetStep + " must be positive");
+    }
+    return ((targetStep % TARGET_MODULUS) << ANNOUNCER_BITS) | 1;
+  }
+
+  /**
+   * The announced switch step modulo {@link #TARGET_MODULUS}: the counter is n announcements of the same
+   * step (all announcers write at the same checkpoint), so it is the high part divided by the count in
+   * the low part.
+   */
+  public static OptionalLong targetResidue(long counter) {
+    if (counter == 0) {
+      return OptionalLong.empty();
+    }
+    long announcers = counter & ((1L << ANNOUNCER_BITS) - 1);
+    long sum = counter >>> ANNOUNCER_BITS;
+    if (announcers == 0 || sum % announcers != 0 || sum / announcers >= TARGET_MODULUS) {
+      throw new IllegalStateException("switch counter " + counter + " is not a sum of equal announcements");
+    }
+    return OptionalLong.of(sum / announcers);
+  }
+
+  public static Checkpoint decide(long step, int interval, long counter, boolean proposing) {
+    if (!isCheckpoint(step, interval) || interval >= TARGET_MODULUS / 2) {
+      throw new IllegalArgumentException("step " + step + " is not a checkpoint of interval " + interval);
+    }
+    OptionalLong target = targetResidue(counter);
+    if (target.isEmpty()) {
+      return proposing ? Checkpoint.ANNOUNCE : Checkpoint.CONTINUE;
+    }
+    if (target.getAsLong() == step % TARGET_MODULUS) {
+      return Checkpoint.SWITCH;
+    }
+    if (target.getAsLong() == (step + interval) % TARGET_MODULUS) {
+      return Checkpoint.PENDING;
+    }
+    throw new IllegalStateException("a switch was agreed for step " + target.getAsLong() + " (mod " + TARGET_MODULUS
+        + ") but this rank is at checkpoint " + step + ": it missed a switch");
+  }
+
+  /**
+   * The successor this rank would propose to {@code current}, if any. A rank told to leave (DRAIN, EXIT,
+   * REJOIN, or left out of a newer epoch) proposes the world without itself: for DRAIN the membership
+   * keeps it a member until it left, so it must take itself out, at the same epoch (next generation)
+   * when nothing else changed. Any other rank proposes a newer epoch's ranks as they are.
+   */
+  public static Optional<AgreedWorld> proposal(int self, AgreedWorld current, Optional<WorldView> newest) {
+    if (newest.isEmpty()) {
+      return Optional.empty();
+    }
+    WorldView view = newest.get();
+    boolean newerEpoch = view.epoch() > current.epoch();
+    boolean leaving = view.directive() != WorldView.Directive.RUN
+        || Arrays.stream(view.activeRanks()).noneMatch(r -> r == self);
+    if (leaving && current.contains(self)) {
+      int[] base = newerEpoch ? view.activeRanks() : current.ranks();
+      int[] without = Arrays.stream(base).filter(r -> r != self).toArray();
+      return Optional.of(newerEpoch
+          ? new AgreedWorld(view.epoch(), 0, without)
+          : new AgreedWorld(current.epoch(), current.generation() + 1, without));
+    }
+    if (newerEpoch && !leaving) {
+      return Optional.of(new AgreedWorld(view.epoch(), 0, view.activeRanks()));
+    }
+    return Optional.empty();
+  }
+
+  /**
+   * The data-plane steps of a rank that stays, from {@code from} to {@code to}. A newer epoch goes through
+   * {@link WorldChangePlanner} (its connect barrier includes ranks that join); a new generation of the
+   * same epoch only removes ranks, so it disconnects them and connects nothing.
+   */
+  public static WorldChange change(int self, Set<Integer> connected, int[] mask, AgreedWorld from, AgreedWorld to) {
+    if (to.epoch() > from.epoch()) {
+      return WorldChangePlanner.plan(self, connected, mask, new WorldView(to.epoch(), to.ranks(), WorldView.Directive.RUN));
+    }
+    if (to.epoch() < from.epoch() || to.generation() <= from.generation()) {
+      throw new IllegalArgumentException("cannot switch from " + from + " back to " + to);
+    }
+    Set<Integer> gone = new TreeSet<>(connected);
+    Arrays.stream(to.ranks()).forEach(gone::remove);
+    gone.remove(self);
+    return new WorldChange(to.epoch(), gone.stream().mapToInt(Integer::intValue).toArray(), new int[0], to.ranks());
+  }
+
+  /**
+   * Whether a rank without a world may join {@code agreed}: it is in it, it is newer than the world this
+   * process last left, and this process was assigned its epoch (so the world waits for this process, not
+   * for an earlier one of the same rank).
+   */
+  public static boolean joinable(int self, AgreedWorld agreed, long lastLeftEpoch, Optional<WorldView> assignedAtEpoch) {
+    return agreed.contains(self)
+        && agreed.epoch() > lastLeftEpoch
+        && assignedAtEpoch.filter(v -> v.directive() == WorldView.Directive.RUN)
+            .filter(v -> Arrays.stream(v.activeRanks()).anyMatch(r -> r == self))
+            .isPresent();
+  }
+}

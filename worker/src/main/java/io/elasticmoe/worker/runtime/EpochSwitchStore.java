@@ -1,0 +1,75 @@
+package io.elasticmoe.worker.runtime;
+
+import io.elasticmoe.worker.store.KeyValueStore;
+import io.elasticmoe.worker.store.StoreTimeoutException;
+import java.time.Duration;
+import java.util.Optional;
+
+/**
+ * The store keys of the collective switch ({@link EpochSwitchPlanner}), under {@code EPOCH_SWITCH/}:
+ * per world {@code {id}/announced} (the counter read at every checkpoint), {@code {id}/next} (the
+ * successor) and {@code {id}/done} (ranks that have read both), plus {@code current} (the world running now, read by ranks waiting to join) and
+ * {@code founder} (elects the rank that names the first world).
+ */
+public final class EpochSwitchStore {
+
+  static final String PREFIX = "EPOCH_SWITCH/";
+  private static final String CURRENT = PREFIX + "current";
+  private static final String FOUNDER = PREFIX + "founder";
+
+  private final KeyValueStore store;
+  private final Duration timeout;
+
+  /** {@code timeout} bounds reads of keys that must exist already (a successor announced earlier). */
+  public EpochSwitchStore(KeyValueStore store, Duration timeout) {
+    this.store = store;
+    this.timeout = timeout;
+  }
+
+  /** The checkpoint read: adding 0 reads the counter without blocking (0 when nobody announced). */
+  public long announcements(AgreedWorld from) {
+    return store.add(PREFIX + from.id() + "/announced", 0);
+  }
+
+  /** The successor first, then the counter: whoever sees the counter finds the successor. */
+  public void announce(AgreedWorld from, long targetStep, AgreedWorld next) {
+    store.set(PREFIX + from.id() + "/next", next.encode());
+    store.add(PREFIX + from.id() + "/announced", EpochSwitchPlanner.announcement(targetStep));
+  }
+
+  public AgreedWorld successor(AgreedWorld from) throws StoreTimeoutException {
+    return AgreedWorld.decode(store.get(PREFIX + from.id() + "/next", timeout));
+  }
+
+  /**
+   * Counts this rank out of {@code world} after it read the successor; the last of its ranks drops the
+   * world's keys. A rank that died in the world never counts itself out, so a world that lost a rank
+   * leaves its three small keys behind (bounded by the number of losses, not of steps).
+   */
+  public void leftWorld(AgreedWorld world) {
+    String done = PREFIX + world.id() + "/done";
+    if (store.add(done, 1) == world.ranks().length) {
+      store.deleteKey(PREFIX + world.id() + "/announced");
+      store.deleteKey(PREFIX + world.id() + "/next");
+      store.deleteKey(done);
+    }
+  }
+
+  public void publishCurrent(AgreedWorld world) {
+    store.set(CURRENT, world.encode());
+  }
+
+  /** The running world, or empty when none was founded yet (waits at most {@code wait}). */
+  public Optional<AgreedWorld> current(Duration wait) {
+    try {
+      return Optional.of(AgreedWorld.decode(store.get(CURRENT, wait)));
+    } catch (StoreTimeoutException e) {
+      return Optional.empty();
+    }
+  }
+
+  /** True for exactly one caller ever: the rank that names the first world. */
+  public boolean claimFounding() {
+    return store.add(FOUNDER, 1) == 1;
+  }
+}
