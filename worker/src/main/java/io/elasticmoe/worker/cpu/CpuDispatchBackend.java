@@ -478,7 +478,7 @@ public final class CpuDispatchBackend implements DispatchBackend {
       long now = System.nanoTime();
       observeLiveness(now);
       if (now - lastHeardNanos[src] > timeoutNanos || now - startNanos > MAX_WAIT_TIMEOUTS * timeoutNanos) {
-        maskPeer(src, (now - startNanos) / 1_000_000);
+        maskPeer(src, Math.max(now - lastHeardNanos[src], now - startNanos) / 1_000_000);
         return 0;
       }
       keepAlive();

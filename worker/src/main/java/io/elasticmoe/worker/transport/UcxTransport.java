@@ -14,6 +14,8 @@ import org.openucx.jucx.UcxException;
 import org.openucx.jucx.ucp.UcpContext;
 import org.openucx.jucx.ucp.UcpEndpoint;
 import org.openucx.jucx.ucp.UcpEndpointParams;
+import org.openucx.jucx.UcxUtils;
+import org.openucx.jucx.ucp.UcpMemMapParams;
 import org.openucx.jucx.ucp.UcpMemory;
 import org.openucx.jucx.ucp.UcpParams;
 import org.openucx.jucx.ucp.UcpRemoteKey;
@@ -39,6 +41,7 @@ public final class UcxTransport implements AutoCloseable {
   private final UcpWorker worker;
   private final ByteBuffer buffer;
   private final UcpMemory memory;
+  private final long bufferBytes;
   private final ByteBuffer staging;
   private final UcpMemory stagingMemory;
   private final Map<Integer, Peer> peers = new HashMap<>();
@@ -72,8 +75,13 @@ public final class UcxTransport implements AutoCloseable {
     this.peerErrorHandling = transports.contains("tcp");
     this.context = new UcpContext(new UcpParams().requestRmaFeature().setConfig("TLS", transports));
     this.worker = context.newWorker(new UcpWorkerParams());
-    this.buffer = ByteBuffer.allocateDirect((int) bufferBytes).order(ByteOrder.LITTLE_ENDIAN);
-    this.memory = context.registerMemory(buffer);
+    // UCX allocates the buffer (shared memory when sysv/posix are enabled) so that same-host peers can map
+    // it and put with a plain copy. A buffer we allocate and register can only be reached through UCX's
+    // active-message emulation of RMA, where every put waits for the target to progress.
+    this.bufferBytes = bufferBytes;
+    this.memory = context.memoryMap(new UcpMemMapParams().allocate().setLength(bufferBytes));
+    this.buffer = UcxUtils.getByteBufferView(memory.getAddress(), bufferBytes).order(ByteOrder.LITTLE_ENDIAN);
+    zero(buffer);
     this.staging = ByteBuffer.allocateDirect(Math.max(stagingBytes, 8)).order(ByteOrder.LITTLE_ENDIAN);
     this.stagingMemory = context.registerMemory(staging);
   }
@@ -103,7 +111,8 @@ public final class UcxTransport implements AutoCloseable {
             .order(ByteOrder.LITTLE_ENDIAN);
     out.putInt(address.remaining()).put(address);
     out.putInt(rkey.remaining()).put(rkey);
-    out.putLong(memory.getAddress()).putLong(memory.getLength());
+    // The usable size, not memory.getLength(): UCX rounds its allocation up to whole pages.
+    out.putLong(memory.getAddress()).putLong(bufferBytes);
     return out.array();
   }
 
@@ -249,6 +258,14 @@ public final class UcxTransport implements AutoCloseable {
       progress();
     }
     return request == null || request.getStatus() == 0;
+  }
+
+  /** UCX's allocation comes from shared memory, mmap or the heap; only the first two are known zeroed. */
+  private static void zero(ByteBuffer buffer) {
+    byte[] zeros = new byte[1 << 20];
+    for (int at = 0; at < buffer.capacity(); at += zeros.length) {
+      buffer.put(at, zeros, 0, Math.min(zeros.length, buffer.capacity() - at));
+    }
   }
 
   private static ByteBuffer directCopy(ByteBuffer in, int length) {
