@@ -37,7 +37,9 @@ public record RebalancePolicy(Duration interval, double imbalanceThreshold, doub
               + imbalanceThreshold
               + "; it must be finite and at least 1 (max/mean load is never below 1)");
     }
-    if (!(hysteresis >= 0) || hysteresis > imbalanceThreshold - 1) {
+    // Compared as the re-arm level, not as hysteresis <= threshold - 1: 1.2 - 1 is 0.19999999999999996
+    // in doubles, which would refuse a hysteresis of 0.2 whose re-arm level is exactly 1.
+    if (!(hysteresis >= 0) || imbalanceThreshold - hysteresis < 1) {
       throw new IllegalArgumentException(
           String.format(
               "hysteresis is %s; it must be in [0, imbalanceThreshold - 1 = %s] so that a balanced "

@@ -27,6 +27,13 @@ public class PlacementSpec {
       "Rebalance on load only when the most loaded rank carries this many times the mean load.")
   public Double imbalanceThreshold;
 
+  @Min(0.0)
+  @JsonPropertyDescription(
+      "Hysteresis of the load trigger: after a load-driven rebalance, the next one needs either an imbalance "
+          + "of imbalanceThreshold + this, or the imbalance to have fallen to imbalanceThreshold - this first. "
+          + "At most imbalanceThreshold - 1; unset means the smaller of 0.05 and imbalanceThreshold - 1.")
+  public Double imbalanceHysteresis;
+
   @Default("kubernetes.io/hostname")
   @JsonPropertyDescription(
       "Node label naming a failure domain. Replicas of an expert are spread over domains when possible; "

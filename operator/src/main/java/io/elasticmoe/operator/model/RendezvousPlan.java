@@ -1,8 +1,10 @@
 package io.elasticmoe.operator.model;
 
 import io.elasticmoe.api.v1alpha1.ElasticMoEDeploymentSpec;
+import io.elasticmoe.api.v1alpha1.PlacementSpec;
 import io.elasticmoe.api.v1alpha1.RendezvousSpec;
 import io.elasticmoe.operator.rendezvous.PlacementConfig;
+import io.elasticmoe.placement.RebalancePolicy;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -16,6 +18,7 @@ public final class RendezvousPlan {
   static final Duration DEFAULT_HEARTBEAT = Duration.ofSeconds(2);
   static final Duration DEFAULT_JOIN_TIMEOUT = Duration.ofSeconds(120);
   static final int DEFAULT_MISSED_HEARTBEATS = 3;
+  static final double DEFAULT_HYSTERESIS = PlacementConfig.DEFAULT_REBALANCE.hysteresis();
   /** Domain of a rank whose pod is not scheduled yet: a domain of its own, so it never counts as shared. */
   static String unscheduledDomain(int rank) {
     return "unscheduled-rank-" + rank;
@@ -36,7 +39,8 @@ public final class RendezvousPlan {
         spec.model.numExperts + redundant,
         spec.model.numExpertGroups == null ? 1 : spec.model.numExpertGroups,
         spec.model.numLayers == null ? 1 : spec.model.numLayers,
-        domainByRank.isEmpty() ? List.of() : domains);
+        domainByRank.isEmpty() ? List.of() : domains,
+        rebalancePolicy(spec.placement));
     return new io.elasticmoe.operator.rendezvous.RendezvousSpec(
         List.copyOf(plan.plannedRanks()),
         spec.minAvailableRanks == null ? 1 : spec.minAvailableRanks,
@@ -46,5 +50,22 @@ public final class RendezvousPlan {
         DurationParser.parse("spec.rendezvous.joinTimeout", timing.joinTimeout, DEFAULT_JOIN_TIMEOUT),
         credentialSha256,
         placement);
+  }
+
+  /**
+   * When the placement is re-planned on load: spec.placement's interval, threshold and hysteresis, with
+   * the CRD's defaults for fields of CRs stored before they existed. An unset hysteresis is the smaller of
+   * {@link #DEFAULT_HYSTERESIS} and {@code imbalanceThreshold - 1}, so a threshold of 1 stays valid.
+   */
+  static RebalancePolicy rebalancePolicy(PlacementSpec placement) {
+    PlacementSpec p = placement == null ? new PlacementSpec() : placement;
+    RebalancePolicy defaults = PlacementConfig.DEFAULT_REBALANCE;
+    double threshold = p.imbalanceThreshold == null ? defaults.imbalanceThreshold() : p.imbalanceThreshold;
+    double hysteresis =
+        p.imbalanceHysteresis == null ? Math.min(DEFAULT_HYSTERESIS, threshold - 1) : p.imbalanceHysteresis;
+    return new RebalancePolicy(
+        DurationParser.parse("spec.placement.rebalanceInterval", p.rebalanceInterval, defaults.interval()),
+        threshold,
+        hysteresis);
   }
 }

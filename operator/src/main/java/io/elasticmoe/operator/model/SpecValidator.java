@@ -2,6 +2,8 @@ package io.elasticmoe.operator.model;
 
 import io.elasticmoe.api.v1alpha1.ElasticMoEDeploymentSpec;
 import io.elasticmoe.api.v1alpha1.ModelSpec;
+import io.elasticmoe.api.v1alpha1.PlacementSpec;
+import io.elasticmoe.operator.rendezvous.PlacementConfig;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -47,6 +49,7 @@ public final class SpecValidator {
       problems.add("spec.worker.image is missing");
     }
     validateModel(spec.model, spec.maxRanks, spec.minAvailableRanks, problems);
+    validatePlacement(spec.placement, problems);
     return problems;
   }
 
@@ -100,6 +103,33 @@ public final class SpecValidator {
                 + fewestRanks * slotsPerRank + " slots, fewer than spec.model.numExperts (" + model.numExperts
                 + "); raise redundantExperts or minAvailableRanks");
       }
+    }
+  }
+
+  private static void validatePlacement(PlacementSpec placement, List<String> problems) {
+    if (placement == null) {
+      return;
+    }
+    if (placement.rebalanceInterval != null) {
+      try {
+        DurationParser.parse("spec.placement.rebalanceInterval", placement.rebalanceInterval, null);
+      } catch (IllegalArgumentException e) {
+        problems.add(e.getMessage());
+      }
+    }
+    Double threshold = placement.imbalanceThreshold;
+    if (threshold != null && !(threshold >= 1 && !threshold.isInfinite())) {
+      problems.add("spec.placement.imbalanceThreshold is " + threshold
+          + "; max/mean load is never below 1, so it must be at least 1");
+      return;
+    }
+    Double hysteresis = placement.imbalanceHysteresis;
+    double effectiveThreshold = threshold == null ? PlacementConfig.DEFAULT_REBALANCE.imbalanceThreshold() : threshold;
+    if (hysteresis != null && !(hysteresis >= 0 && effectiveThreshold - hysteresis >= 1)) {
+      // The re-arm level is threshold - hysteresis; below 1 no world could ever re-arm the trigger.
+      problems.add("spec.placement.imbalanceHysteresis is " + hysteresis
+          + "; it must be in [0, imbalanceThreshold - 1 = "
+          + String.format(java.util.Locale.ROOT, "%.4g", effectiveThreshold - 1) + "]");
     }
   }
 }

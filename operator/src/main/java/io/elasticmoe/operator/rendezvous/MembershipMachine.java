@@ -89,10 +89,31 @@ public final class MembershipMachine {
 
   /** Applies one event; rule violations propagate as {@code MembershipException} and change nothing. */
   public synchronized MembershipState apply(MembershipEvent event) {
+    ensureServed();
+    adopt(MembershipRules.apply(state, event, clock.instant()));
+    return state;
+  }
+
+  /**
+   * Commits the next placement version for {@code epoch} (a load-driven re-plan): persisted, then the
+   * placement channel plans for it, then assignments naming it go out. Returns false when the committed
+   * epoch or version moved on since the re-plan was decided. Throws {@link RendezvousUnavailableException}
+   * when the version could not be persisted (nothing is announced).
+   */
+  public synchronized boolean revisePlacement(long epoch, long basedOnVersion) {
+    ensureServed();
+    MembershipDecision decision = MembershipRules.revisePlacement(state, epoch, basedOnVersion);
+    adopt(decision);
+    return decision.commit().isPresent();
+  }
+
+  private void ensureServed() {
     if (closed) {
       throw new RendezvousUnavailableException("deployment " + key + " is no longer served", null);
     }
-    MembershipDecision decision = MembershipRules.apply(state, event, clock.instant());
+  }
+
+  private void adopt(MembershipDecision decision) {
     if (decision.commit().isPresent()) {
       CommittedState commit = decision.commit().get();
       try {
@@ -100,17 +121,21 @@ public final class MembershipMachine {
       } catch (RuntimeException e) {
         LOG.warnf(e, "%s epoch=%d: could not persist the commit; not announcing it", key, commit.epoch());
         schedule(clock.instant().plus(SAVE_RETRY));
+        // A load-driven revision keeps the epoch; name the version it failed to persist.
+        String what = commit.epoch() == state.epoch()
+            ? "epoch " + commit.epoch() + " placement version " + commit.placementVersion()
+            : "epoch " + commit.epoch();
         throw new RendezvousUnavailableException(
-            "deployment " + key + ": epoch " + commit.epoch() + " could not be persisted: " + e.getMessage(), e);
+            "deployment " + key + ": " + what + " could not be persisted: " + e.getMessage(), e);
       }
-      LOG.infof("%s epoch=%d committed ranks %s", key, commit.epoch(), commit.activeRanks());
+      LOG.infof("%s epoch=%d placementVersion=%d committed ranks %s", key, commit.epoch(), commit.placementVersion(),
+          commit.activeRanks());
     }
     state = decision.next();
-    // The placement for the new epoch is planned before assignments naming its version go out.
+    // The placement for the new epoch or version is planned before assignments naming its version go out.
     decision.commit().ifPresent(onCommit);
     publish();
     MembershipRules.nextDeadline(state).ifPresent(this::schedule);
-    return state;
   }
 
   /**

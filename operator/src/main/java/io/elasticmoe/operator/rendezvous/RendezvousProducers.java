@@ -1,5 +1,7 @@
 package io.elasticmoe.operator.rendezvous;
 
+import io.elasticmoe.operator.events.EventRecorder;
+import io.elasticmoe.operator.events.RebalanceEventRecorder;
 import io.elasticmoe.operator.rendezvous.core.KeyValueCore;
 import io.elasticmoe.operator.rendezvous.core.KeyValueLimits;
 import io.elasticmoe.operator.rendezvous.grpc.RendezvousMetrics;
@@ -18,8 +20,8 @@ import org.eclipse.microprofile.config.inject.ConfigProperty;
 
 /**
  * CDI wiring of the rendezvous: the store core (shared with the TCPStore endpoint), the registry the
- * reconciler drives, the CR-status persistence and the metrics. Plain classes stay constructible in
- * tests without CDI.
+ * reconciler drives, the CR-status persistence, the events of load-driven re-plans and the metrics.
+ * Plain classes stay constructible in tests without CDI.
  */
 @Singleton
 public class RendezvousProducers {
@@ -68,8 +70,11 @@ public class RendezvousProducers {
       CommittedStateStore store,
       Clock clock,
       MeterRegistry registry,
+      KubernetesClient client,
+      EventRecorder events,
       @ConfigProperty(name = "elasticmoe.rendezvous.startup-grace", defaultValue = "60s") Duration startupGrace) {
-    return new RendezvousRegistry(core, store, clock, timers, new ExpertPlacementPlanner(), registry, startupGrace);
+    return new RendezvousRegistry(core, store, clock, timers, new ExpertPlacementPlanner(), registry,
+        new RebalanceEventRecorder(client, events), startupGrace);
   }
 
   @PreDestroy

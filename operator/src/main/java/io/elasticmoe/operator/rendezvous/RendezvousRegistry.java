@@ -10,17 +10,25 @@ import io.elasticmoe.operator.rendezvous.core.PodCondition;
 import io.elasticmoe.operator.rendezvous.grpc.DeploymentCredentials;
 import io.elasticmoe.operator.rendezvous.grpc.RendezvousUnavailableException;
 import io.elasticmoe.operator.rendezvous.persist.CommittedStateStore;
+import io.elasticmoe.api.rendezvous.v1alpha1.ExpertPlacement;
+import io.elasticmoe.api.rendezvous.v1alpha1.LoadReport;
 import io.elasticmoe.placement.PlacementPlanner;
+import io.elasticmoe.placement.RebalancePolicy;
+import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Meter;
 import java.time.Clock;
 import java.util.ArrayList;
+import java.util.EnumMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.TreeSet;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
+import org.jboss.logging.Logger;
 
 /**
  * The facade the reconciler drives: one {@link MembershipMachine}, {@link PlacementChannel} and store
@@ -29,8 +37,19 @@ import java.util.concurrent.ScheduledExecutorService;
  * <p>On {@link #upsert} of a deployment it does not serve yet, it resumes from the persisted committed
  * state when there is one (a restarted operator or a new leader), so connected workers re-attach to the
  * same epoch; otherwise it starts at epoch 0.
+ *
+ * <p>Load reports go through {@link #reportLoad}: when the deployment's placement channel decides on a
+ * load-driven re-plan, the registry commits it on the timer thread (the persist is an API-server write,
+ * not for a gRPC thread), through the membership machine so that the new placement version is persisted
+ * before it is announced, and counts and reports it (metrics, a Kubernetes event).
  */
 public final class RendezvousRegistry implements DeploymentCredentials {
+  private static final Logger LOG = Logger.getLogger(RendezvousRegistry.class);
+  /** Reasons a placement is published for; each has a counter per deployment. */
+  private static final List<RebalancePolicy.Reason> REPLAN_REASONS = List.of(
+      RebalancePolicy.Reason.MembershipChanged,
+      RebalancePolicy.Reason.ImbalanceAboveThreshold,
+      RebalancePolicy.Reason.ImbalanceFarAboveThreshold);
 
   private final KeyValueCore store;
   private final CommittedStateStore committedStore;
@@ -38,6 +57,7 @@ public final class RendezvousRegistry implements DeploymentCredentials {
   private final ScheduledExecutorService timers;
   private final PlacementPlanner planner;
   private final MeterRegistry meters;
+  private final RebalanceEvents rebalanceEvents;
   private final java.time.Instant registeringUntil;
   private final ConcurrentHashMap<DeploymentKey, Deployment> deployments = new ConcurrentHashMap<>();
   private final ConcurrentHashMap<String, DeploymentKey> owners = new ConcurrentHashMap<>();
@@ -58,6 +78,7 @@ public final class RendezvousRegistry implements DeploymentCredentials {
       ScheduledExecutorService timers,
       PlacementPlanner planner,
       MeterRegistry meters,
+      RebalanceEvents rebalanceEvents,
       java.time.Duration startupGrace) {
     this.registeringUntil = clock.instant().plus(startupGrace);
     this.store = store;
@@ -66,6 +87,7 @@ public final class RendezvousRegistry implements DeploymentCredentials {
     this.timers = timers;
     this.planner = planner;
     this.meters = meters;
+    this.rebalanceEvents = rebalanceEvents;
   }
 
   public synchronized void upsert(DeploymentKey key, RendezvousSpec spec) {
@@ -143,6 +165,23 @@ public final class RendezvousRegistry implements DeploymentCredentials {
     return served(key).placement();
   }
 
+  /**
+   * A worker's load report; returns the placement version served now. A re-plan the report triggers is
+   * committed asynchronously: watchers hear of it once it is persisted.
+   */
+  public long reportLoad(DeploymentKey key, LoadReport report) {
+    Deployment d = served(key);
+    PlacementChannel.Reported reported = d.placement().report(report);
+    reported.revision().ifPresent(revision -> {
+      try {
+        timers.execute(() -> commitRevision(key, d, revision));
+      } catch (RejectedExecutionException e) {
+        d.placement().revisionFinished(revision);
+      }
+    });
+    return reported.placementVersion();
+  }
+
   public KeyValueCore store() {
     return store;
   }
@@ -166,15 +205,63 @@ public final class RendezvousRegistry implements DeploymentCredentials {
     return d;
   }
 
+  private void commitRevision(DeploymentKey key, Deployment d, PlacementChannel.Revision revision) {
+    try {
+      if (!d.membership().revisePlacement(revision.epoch(), revision.basedOnVersion())) {
+        LOG.debugf("%s: load-driven re-plan of version %d superseded by a newer commit", key,
+            revision.basedOnVersion());
+      }
+    } catch (RuntimeException e) {
+      LOG.warnf("%s: load-driven re-plan of version %d not committed: %s", key, revision.basedOnVersion(),
+          e.getMessage());
+    } finally {
+      d.placement().revisionFinished(revision);
+    }
+  }
+
   private void start(DeploymentKey key, RendezvousSpec spec, MembershipState initial) {
-    PlacementChannel placement = new PlacementChannel(key, planner, spec.placement(), spec.maxRanks());
+    List<Meter> bound = new ArrayList<>();
+    String deployment = key.toString();
+    Map<RebalancePolicy.Reason, Counter> replans = new EnumMap<>(RebalancePolicy.Reason.class);
+    for (RebalancePolicy.Reason reason : REPLAN_REASONS) {
+      Counter c = Counter.builder("elasticmoe.placement.replans")
+          .description("Placements published, by why: a membership commit or the load trigger's rule")
+          .tag("deployment", deployment)
+          .tag("reason", reason.name())
+          .register(meters);
+      replans.put(reason, c);
+      bound.add(c);
+    }
+    PlacementChannel placement = new PlacementChannel(key, planner, spec.placement(), spec.maxRanks(), clock,
+        (published, reason, message) -> {
+          replans.get(reason).increment();
+          if (reason != RebalancePolicy.Reason.MembershipChanged) {
+            // Called under the membership and channel locks: the API-server write goes to the timer thread.
+            String text = "placement version " + published.getVersion() + " for epoch " + published.getEpoch()
+                + ": " + message;
+            try {
+              timers.execute(() -> rebalanceEvents.loadDrivenReplan(key, reason.name(), text));
+            } catch (RejectedExecutionException e) {
+              LOG.debugf("%s: operator stopping, no event for %s", key, text);
+            }
+          }
+        });
+    bound.add(
+        Gauge.builder("elasticmoe.placement.imbalance", placement, PlacementChannel::lastImbalance)
+            .description("Max over mean of tokens per active rank since the current placement, at the last report")
+            .tag("deployment", deployment)
+            .register(meters));
+    bound.add(
+        Gauge.builder("elasticmoe.placement.version", placement,
+                p -> p.current().map(ExpertPlacement::getVersion).orElse(0L))
+            .description("Version of the placement served now")
+            .tag("deployment", deployment)
+            .register(meters));
     if (initial.epoch() > 0) {
       placement.onCommit(initial.committed());
     }
     MembershipMachine machine =
         new MembershipMachine(key, initial, clock, committedStore, timers, placement::onCommit);
-    List<Meter> bound = new ArrayList<>();
-    String deployment = key.toString();
     bound.add(
         Gauge.builder("elasticmoe.rendezvous.epoch", machine, m -> m.state().epoch())
             .description("Committed rendezvous epoch")

@@ -54,10 +54,10 @@ public final class StandaloneRendezvousServer {
     metrics.bindStore(core);
     RendezvousRegistry registry =
         new RendezvousRegistry(core, new InMemoryCommittedStateStore(), Clock.systemUTC(), timers,
-            new ExpertPlacementPlanner(), meters, Duration.ZERO);
+            new ExpertPlacementPlanner(), meters, RebalanceEvents.NONE, Duration.ZERO);
     registry.upsert(key, new RendezvousSpec(IntStream.range(0, ranks).boxed().toList(), 1, ranks, heartbeat, 3,
         Duration.ofSeconds(120), DeploymentAuthInterceptor.sha256Hex(token),
-        new PlacementConfig(ranks, 2 * ranks, 1, 1, List.of())));
+        new PlacementConfig(ranks, 2 * ranks, 1, 1, List.of(), PlacementConfig.DEFAULT_REBALANCE)));
     DeploymentAuthInterceptor auth = new DeploymentAuthInterceptor(registry);
     Server server =
         NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))

@@ -2,8 +2,12 @@ package io.elasticmoe.operator.model;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import static org.assertj.core.api.Assertions.within;
+
 import io.elasticmoe.api.v1alpha1.ElasticMoEDeploymentSpec;
+import io.elasticmoe.api.v1alpha1.PlacementSpec;
 import io.elasticmoe.operator.rendezvous.RendezvousSpec;
+import io.elasticmoe.placement.RebalancePolicy;
 import java.time.Duration;
 import java.util.Map;
 import java.util.Set;
@@ -44,5 +48,25 @@ class RendezvousPlanTest {
     RendezvousSpec rendezvous = RendezvousPlan.fromSpec(spec, ScalePlanner.plan(spec, Set.of()), SHA, Map.of());
     assertThat(rendezvous.placement().rankFailureDomains()).isEmpty();
     assertThat(rendezvous.heartbeatInterval()).isEqualTo(Duration.ofSeconds(2));
+  }
+
+  @Test
+  void rebalancePolicyComesFromSpecPlacementWithTheCrdDefaults() {
+    ElasticMoEDeploymentSpec spec = SpecValidatorTest.validSpec();
+    RendezvousSpec defaults = RendezvousPlan.fromSpec(spec, ScalePlanner.plan(spec, Set.of()), SHA, Map.of());
+    assertThat(defaults.placement().rebalance()).isEqualTo(new RebalancePolicy(Duration.ofSeconds(60), 1.2, 0.05));
+
+    spec.placement = new PlacementSpec();
+    spec.placement.rebalanceInterval = "5m";
+    spec.placement.imbalanceThreshold = 1.5;
+    spec.placement.imbalanceHysteresis = 0.2;
+    RendezvousSpec set = RendezvousPlan.fromSpec(spec, ScalePlanner.plan(spec, Set.of()), SHA, Map.of());
+    assertThat(set.placement().rebalance()).isEqualTo(new RebalancePolicy(Duration.ofMinutes(5), 1.5, 0.2));
+
+    // An unset hysteresis shrinks with a threshold close to 1, so the policy stays valid.
+    spec.placement = new PlacementSpec();
+    spec.placement.imbalanceThreshold = 1.02;
+    RendezvousSpec tight = RendezvousPlan.fromSpec(spec, ScalePlanner.plan(spec, Set.of()), SHA, Map.of());
+    assertThat(tight.placement().rebalance().hysteresis()).isCloseTo(0.02, within(1e-12));
   }
 }

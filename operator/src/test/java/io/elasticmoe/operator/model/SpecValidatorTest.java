@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.elasticmoe.api.v1alpha1.ElasticMoEDeploymentSpec;
 import io.elasticmoe.api.v1alpha1.ModelSpec;
+import io.elasticmoe.api.v1alpha1.PlacementSpec;
 import io.elasticmoe.api.v1alpha1.WorkerSpec;
 import org.junit.jupiter.api.Test;
 
@@ -103,5 +104,27 @@ class SpecValidatorTest {
   @Test
   void rejectsMissingSpec() {
     assertThat(SpecValidator.validate(null)).containsExactly("spec is missing");
+  }
+
+  @Test
+  void rejectsRebalanceKnobsThePolicyCannotHonour() {
+    ElasticMoEDeploymentSpec spec = validSpec();
+    spec.placement = new PlacementSpec();
+    spec.placement.rebalanceInterval = "1 minute";
+    spec.placement.imbalanceThreshold = 1.2;
+    spec.placement.imbalanceHysteresis = 0.3;
+    assertThat(SpecValidator.validate(spec)).containsExactly(
+        "spec.placement.rebalanceInterval is '1 minute'; expected a duration such as 500ms, 2s or 1m30s",
+        "spec.placement.imbalanceHysteresis is 0.3; it must be in [0, imbalanceThreshold - 1 = 0.2000]");
+
+    spec.placement = new PlacementSpec();
+    spec.placement.imbalanceThreshold = 0.9;
+    assertThat(SpecValidator.validate(spec)).containsExactly(
+        "spec.placement.imbalanceThreshold is 0.9; max/mean load is never below 1, so it must be at least 1");
+
+    // The largest hysteresis puts the re-arm level at exactly 1, despite 1.2 - 1 being 0.19999999999999996.
+    spec.placement.imbalanceThreshold = 1.2;
+    spec.placement.imbalanceHysteresis = 0.2;
+    assertThat(SpecValidator.validate(spec)).isEmpty();
   }
 }

@@ -42,6 +42,8 @@ public final class InProcessRendezvous implements AutoCloseable {
   public final InMemoryCommittedStateStore committed = new InMemoryCommittedStateStore();
   public final SimpleMeterRegistry meters = new SimpleMeterRegistry();
   public final RendezvousMetrics metrics = new RendezvousMetrics(meters);
+  /** Load-driven re-plans as "ns/name Reason: message", in the order they were reported. */
+  public final List<String> rebalanceEvents = new java.util.concurrent.CopyOnWriteArrayList<>();
   public RendezvousRegistry registry;
   private final String name = InProcessServerBuilder.generateName();
   private Server server;
@@ -63,7 +65,7 @@ public final class InProcessRendezvous implements AutoCloseable {
     return new RendezvousSpec(
         List.of(planned), min, 8, Duration.ofSeconds(2), 3, Duration.ofSeconds(120),
         DeploymentAuthInterceptor.sha256Hex(token),
-        new PlacementConfig(8, 16, 1, 1, List.of()));
+        new PlacementConfig(8, 16, 1, 1, List.of(), PlacementConfig.DEFAULT_REBALANCE));
   }
 
   /** Ranks 0..n-1 planned out of maxRanks = n, 2 slots per rank. */
@@ -71,13 +73,14 @@ public final class InProcessRendezvous implements AutoCloseable {
     return new RendezvousSpec(
         java.util.stream.IntStream.range(0, n).boxed().toList(), 1, n, Duration.ofSeconds(2), 3,
         Duration.ofSeconds(120), DeploymentAuthInterceptor.sha256Hex(token),
-        new PlacementConfig(n, 2 * n, 1, 1, List.of()));
+        new PlacementConfig(n, 2 * n, 1, 1, List.of(), PlacementConfig.DEFAULT_REBALANCE));
   }
 
   /** Starts (or, after {@link #restartOperator}, restarts) the server over a fresh registry. */
   private void start(Duration startupGrace) throws IOException {
     registry =
-        new RendezvousRegistry(core, committed, clock, timers, new ExpertPlacementPlanner(), meters, startupGrace);
+        new RendezvousRegistry(core, committed, clock, timers, new ExpertPlacementPlanner(), meters,
+            (key, reason, message) -> rebalanceEvents.add(key + " " + reason + ": " + message), startupGrace);
     server = withServices(InProcessServerBuilder.forName(name)).build().start();
   }
 

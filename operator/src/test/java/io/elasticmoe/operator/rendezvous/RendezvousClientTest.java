@@ -89,7 +89,7 @@ class RendezvousClientTest {
     List<RendezvousClient> world = startWorld();
     rdzv.registry.upsert(TEAM_A, new RendezvousSpec(List.of(0, 1, 2), 1, 4, Duration.ofSeconds(2), 3,
         Duration.ofSeconds(120), io.elasticmoe.operator.rendezvous.grpc.DeploymentAuthInterceptor.sha256Hex(TOKEN_A),
-        new PlacementConfig(4, 8, 1, 1, List.of())));
+        new PlacementConfig(4, 8, 1, 1, List.of(), PlacementConfig.DEFAULT_REBALANCE)));
     world.get(3).awaitAssignment(a -> a.getDirective() == Directive.DRAIN, WAIT);
     world.get(3).leave("scale down");
     for (int r = 0; r < 3; r++) {

@@ -196,6 +196,23 @@ public final class MembershipRules {
         new MembershipState(config, commit, state.ranks(), Optional.empty()), Optional.of(commit));
   }
 
+  /**
+   * A load-driven re-plan inside the committed epoch: the same members under the next placement
+   * version, to be persisted like any commit. The epoch does not change (nobody joined or left). When
+   * the committed epoch or version is no longer the one the re-plan was decided on (a membership commit
+   * came first and re-planned anyway), nothing commits.
+   */
+  public static MembershipDecision revisePlacement(MembershipState state, long epoch, long basedOnVersion) {
+    CommittedState c = state.committed();
+    if (c.epoch() == 0 || c.epoch() != epoch || c.placementVersion() != basedOnVersion) {
+      return MembershipDecision.noCommit(state);
+    }
+    CommittedState revised = new CommittedState(c.epoch(), c.members(), c.placementVersion() + 1);
+    return new MembershipDecision(
+        new MembershipState(state.config(), revised, state.ranks(), state.lastCallDeadline()),
+        Optional.of(revised));
+  }
+
   /** The assignment the pod {@code podUid} of {@code rank} should see now; empty while it waits. */
   public static Optional<RankAssignment> assignmentFor(MembershipState state, int rank, String podUid) {
     RankRecord r = state.ranks().get(rank);

@@ -36,7 +36,7 @@ public class PlacementService extends PlacementGrpc.PlacementImplBase {
   public void reportLoad(LoadReport request, StreamObserver<LoadReportResponse> out) {
     calls.unary("ReportLoad", out, () -> {
       DeploymentKey caller = DeploymentAuthInterceptor.caller();
-      long version = registry.placement(caller).report(request);
+      long version = registry.reportLoad(caller, request);
       return LoadReportResponse.newBuilder().setPlacementVersion(version).build();
     });
   }

@@ -261,4 +261,31 @@ class MembershipRulesTest {
     assertThat(MembershipRules.nextDeadline(s)).contains(T0.plus(HEARTBEAT_TIMEOUT));
     assertThat(MembershipRules.nextDeadline(MembershipState.initial(config(1, 0)))).isEqualTo(Optional.empty());
   }
+
+  @Test
+  void aPlacementRevisionKeepsEpochAndMembersAndCommitsTheNextVersion() {
+    MembershipState s = fourRanksCommitted();
+    MembershipDecision d = MembershipRules.revisePlacement(s, 1, 1);
+    CommittedState revised = d.commit().orElseThrow();
+    assertThat(revised.epoch()).isEqualTo(1);
+    assertThat(revised.placementVersion()).isEqualTo(2);
+    assertThat(revised.members()).isEqualTo(s.committed().members());
+    assertThat(d.next().committed()).isEqualTo(revised);
+    assertThat(d.next().ranks()).isEqualTo(s.ranks());
+    assertThat(MembershipRules.assignmentFor(d.next(), 2, uid(2)).orElseThrow().placementVersion()).isEqualTo(2);
+    // The next epoch continues from the revised version.
+    MembershipState next = apply(d.next(), new Leave(3, uid(3), 1), T0);
+    assertThat(next.committed().epoch()).isEqualTo(2);
+    assertThat(next.committed().placementVersion()).isEqualTo(3);
+  }
+
+  @Test
+  void aPlacementRevisionDecidedOnAnOlderEpochOrVersionCommitsNothing() {
+    MembershipState s = fourRanksCommitted();
+    assertThat(MembershipRules.revisePlacement(s, 0, 1).commit()).isEmpty();
+    assertThat(MembershipRules.revisePlacement(s, 1, 0).commit()).isEmpty();
+    assertThat(MembershipRules.revisePlacement(s, 1, 0).next()).isEqualTo(s);
+    MembershipState none = MembershipState.initial(config(2, 0, 1));
+    assertThat(MembershipRules.revisePlacement(none, 0, 0).commit()).as("no epoch committed yet").isEmpty();
+  }
 }
