@@ -36,13 +36,16 @@ public final class RankPodTemplate {
   private final String rendezvousAddress;
   private final String credentialSecret;
   private final String tcpStoreAddress;
+  private final String rendezvousServerName;
 
   private RankPodTemplate(
-      ElasticMoEDeployment emd, String rendezvousAddress, String credentialSecret, String tcpStoreAddress) {
+      ElasticMoEDeployment emd, String rendezvousAddress, String credentialSecret, String tcpStoreAddress,
+      String rendezvousServerName) {
     this.emd = emd;
     this.rendezvousAddress = rendezvousAddress;
     this.credentialSecret = credentialSecret;
     this.tcpStoreAddress = tcpStoreAddress;
+    this.rendezvousServerName = rendezvousServerName;
   }
 
   /**
@@ -50,7 +53,7 @@ public final class RankPodTemplate {
    * @param credentialSecret the Secret holding this deployment's rendezvous credential (key {@code token})
    */
   public static RankPodTemplate fromCrd(ElasticMoEDeployment emd, String rendezvousAddress, String credentialSecret) {
-    return new RankPodTemplate(emd, rendezvousAddress, credentialSecret, null);
+    return new RankPodTemplate(emd, rendezvousAddress, credentialSecret, null, null);
   }
 
   /**
@@ -64,7 +67,17 @@ public final class RankPodTemplate {
     if (colon <= 0 || colon == hostPort.length() - 1) {
       throw new IllegalArgumentException("TCPStore address '" + hostPort + "' is not host:port");
     }
-    return new RankPodTemplate(emd, rendezvousAddress, credentialSecret, hostPort);
+    return new RankPodTemplate(emd, rendezvousAddress, credentialSecret, hostPort, rendezvousServerName);
+  }
+
+  /**
+   * The same template for a rendezvous that speaks TLS: pods trust the CA in the credential Secret
+   * (key {@code ca.crt}, as EMD_RENDEZVOUS_CA) and check the server certificate against
+   * {@code serverName} (EMD_RENDEZVOUS_SERVER_NAME), the Service's DNS name: they dial its ClusterIP,
+   * which the certificate does not name, since no cluster DNS is assumed.
+   */
+  public RankPodTemplate withRendezvousTls(String serverName) {
+    return new RankPodTemplate(emd, rendezvousAddress, credentialSecret, tcpStoreAddress, serverName);
   }
 
   public static String podName(String deploymentName, int rank) {
@@ -144,6 +157,13 @@ public final class RankPodTemplate {
         new EnvVarBuilder().withName("EMD_TOKEN").withNewValueFrom().withNewSecretKeyRef()
             .withName(credentialSecret).withKey(RendezvousCredential.TOKEN_KEY).endSecretKeyRef().endValueFrom()
             .build());
+    if (rendezvousServerName != null) {
+      env.add(
+          new EnvVarBuilder().withName("EMD_RENDEZVOUS_CA").withNewValueFrom().withNewSecretKeyRef()
+              .withName(credentialSecret).withKey(RendezvousCredential.CA_CERTIFICATE_KEY).endSecretKeyRef()
+              .endValueFrom().build());
+      env.add(plain("EMD_RENDEZVOUS_SERVER_NAME", rendezvousServerName));
+    }
     if (tcpStoreAddress != null) {
       int colon = tcpStoreAddress.lastIndexOf(':');
       env.add(plain("EMD_TCPSTORE_HOST", tcpStoreAddress.substring(0, colon)));
@@ -182,6 +202,9 @@ public final class RankPodTemplate {
     // Appended only when set, so pods of deployments without the endpoint keep their hash.
     if (tcpStoreAddress != null) {
       shape += "|" + tcpStoreAddress;
+    }
+    if (rendezvousServerName != null) {
+      shape += "|tls:" + rendezvousServerName;
     }
     return Integer.toHexString(shape.hashCode());
   }

@@ -13,6 +13,7 @@ import io.elasticmoe.operator.nodes.NodeFailureDomains;
 import io.elasticmoe.operator.rendezvous.RendezvousRegistry;
 import io.elasticmoe.operator.rendezvous.core.DeploymentKey;
 import io.elasticmoe.operator.rendezvous.core.PodCondition;
+import io.elasticmoe.operator.tls.RendezvousTls;
 import io.javaoperatorsdk.operator.api.reconciler.Cleaner;
 import io.javaoperatorsdk.operator.api.reconciler.DeleteControl;
 import java.nio.charset.StandardCharsets;
@@ -59,6 +60,7 @@ public class ElasticMoEReconciler implements Reconciler<ElasticMoEDeployment>, C
   private final RendezvousRegistry registry;
   private final NodeFailureDomains failureDomains;
   private final TcpStoreLifecycle tcpStore;
+  private final RendezvousTls tls;
 
   public ElasticMoEReconciler(
       EventRecorder events,
@@ -68,7 +70,8 @@ public class ElasticMoEReconciler implements Reconciler<ElasticMoEDeployment>, C
       RendezvousEndpoint rendezvous,
       RendezvousRegistry registry,
       NodeFailureDomains failureDomains,
-      TcpStoreLifecycle tcpStore) {
+      TcpStoreLifecycle tcpStore,
+      RendezvousTls tls) {
     this.events = events;
     this.clock = clock;
     this.credentials = credentials;
@@ -77,6 +80,7 @@ public class ElasticMoEReconciler implements Reconciler<ElasticMoEDeployment>, C
     this.registry = registry;
     this.failureDomains = failureDomains;
     this.tcpStore = tcpStore;
+    this.tls = tls;
   }
 
   @Override
@@ -204,7 +208,8 @@ public class ElasticMoEReconciler implements Reconciler<ElasticMoEDeployment>, C
     }
     RankPodTemplate base =
         RankPodTemplate.fromCrd(emd, rendezvousAddress, RendezvousCredential.secretName(emd.getMetadata().getName()));
-    RankPodTemplate template = tcpStoreEndpoint.map(t -> base.withTcpStoreAddress(t.address)).orElse(base);
+    RankPodTemplate withTcpStore = tcpStoreEndpoint.map(t -> base.withTcpStoreAddress(t.address)).orElse(base);
+    RankPodTemplate template = tls.serverName().map(withTcpStore::withRendezvousTls).orElse(withTcpStore);
     for (int rank : plan.ranksToCreate()) {
       rankPods.create(template.generatePod(rank));
     }

@@ -19,7 +19,9 @@ import org.jboss.logging.Logger;
  * is fixed. A {@link ServerBuilderCustomizer} runs just before that build, so it hands the PEM pair to
  * {@code useTransportSecurity} in memory: no files, no race with Quarkus reading them, and Quarkus's
  * own SSL options stay off (plain-text at the Vert.x layer, TLS in the Netty gRPC transport, the same
- * path as {@code quarkus.grpc.server.transport-security.*}).
+ * path as {@code quarkus.grpc.server.transport-security.*}). It runs once, on the event loop that
+ * starts the server, before anything is served: the Secret read and the TLS context setup may hold
+ * that loop long enough on a slow machine for Vert.x to log a blocked-thread warning, which is harmless.
  */
 @Singleton
 public class RendezvousTlsCustomizer implements ServerBuilderCustomizer<VertxServerBuilder> {

@@ -95,4 +95,21 @@ public class RankPodTemplateTest {
 
     assertThat(RankPodTemplate.fromCrd(emd, "10.0.0.7:9090", "moe-rendezvous").templateHash()).isNotEqualTo(before);
   }
+
+  @Test
+  void tlsRendezvousGivesPodsTheCaFromTheCredentialSecretAndTheNameToVerify() {
+    RankPodTemplate plain = RankPodTemplate.fromCrd(deployment(), "10.0.0.7:9090", "moe-rendezvous");
+    RankPodTemplate tls = plain.withRendezvousTls("elasticmoe-operator.elasticmoe-system.svc");
+
+    Map<String, EnvVar> env = tls.generatePod(1).getSpec().getContainers().get(0).getEnv().stream()
+        .collect(Collectors.toMap(EnvVar::getName, e -> e));
+    assertThat(env.get("EMD_RENDEZVOUS_CA").getValueFrom().getSecretKeyRef().getName()).isEqualTo("moe-rendezvous");
+    assertThat(env.get("EMD_RENDEZVOUS_CA").getValueFrom().getSecretKeyRef().getKey()).isEqualTo("ca.crt");
+    assertThat(env.get("EMD_RENDEZVOUS_SERVER_NAME").getValue()).isEqualTo("elasticmoe-operator.elasticmoe-system.svc");
+    assertThat(env.get("EMD_RENDEZVOUS").getValue()).isEqualTo("10.0.0.7:9090");
+    assertThat(plain.generatePod(1).getSpec().getContainers().get(0).getEnv())
+        .extracting(EnvVar::getName).doesNotContain("EMD_RENDEZVOUS_CA", "EMD_RENDEZVOUS_SERVER_NAME");
+    // Turning TLS on or off changes what every rank pod needs, so it changes the template.
+    assertThat(tls.templateHash()).isNotEqualTo(plain.templateHash());
+  }
 }
