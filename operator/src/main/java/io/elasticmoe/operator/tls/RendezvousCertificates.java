@@ -49,7 +49,6 @@ public final class RendezvousCertificates {
   static final Duration CLOCK_SKEW = Duration.ofHours(1);
   /** A server certificate with less than this left is renewed at the operator's next start. */
   static final Duration SERVER_RENEW_BEFORE = Duration.ofDays(240);
-  private static final String SIGNATURE = "SHA256withECDSA";
 
   private RendezvousCertificates() {}
 
@@ -176,12 +175,14 @@ public final class RendezvousCertificates {
     }
   }
 
+  /** Signs with SHA-256 and the issuer key's own algorithm: ours is EC, a CA put in by hand may be RSA. */
   private static X509Certificate sign(X509v3CertificateBuilder builder, PrivateKey key)
       throws GeneralSecurityException {
+    String signature = "RSA".equals(key.getAlgorithm()) ? "SHA256withRSA" : "SHA256withECDSA";
     try {
-      return new JcaX509CertificateConverter().getCertificate(builder.build(new JcaContentSignerBuilder(SIGNATURE).build(key)));
+      return new JcaX509CertificateConverter().getCertificate(builder.build(new JcaContentSignerBuilder(signature).build(key)));
     } catch (OperatorCreationException e) {
-      throw new GeneralSecurityException(SIGNATURE + " signer: " + e.getMessage(), e);
+      throw new GeneralSecurityException(signature + " signer: " + e.getMessage(), e);
     }
   }
 

@@ -120,4 +120,31 @@ class RendezvousCertificatesTest {
 
     assertThat(reissued.serverCertificate().getNotAfter()).isEqualTo(m.caCertificate().getNotAfter());
   }
+
+  @Test
+  void aHandMadeRsaCaCanReissueTheServerCertificate() throws Exception {
+    var generator = java.security.KeyPairGenerator.getInstance("RSA");
+    generator.initialize(2048, RANDOM);
+    var rsa = generator.generateKeyPair();
+    var subject = new javax.security.auth.x500.X500Principal("CN=own CA");
+    var ca = new org.bouncycastle.cert.jcajce.JcaX509CertificateConverter().getCertificate(
+        new org.bouncycastle.cert.jcajce.JcaX509v3CertificateBuilder(subject, java.math.BigInteger.TEN,
+            java.util.Date.from(NOW.minus(Duration.ofDays(1))), java.util.Date.from(NOW.plus(Duration.ofDays(3000))),
+            subject, rsa.getPublic())
+            .addExtension(org.bouncycastle.asn1.x509.Extension.basicConstraints, true,
+                new org.bouncycastle.asn1.x509.BasicConstraints(0))
+            .build(new org.bouncycastle.operator.jcajce.JcaContentSignerBuilder("SHA256withRSA").build(rsa.getPrivate())));
+    RendezvousTlsMaterial own = issued();
+    RendezvousTlsMaterial withRsaCa = new RendezvousTlsMaterial(
+        RendezvousTlsMaterial.pem("CERTIFICATE", ca.getEncoded()),
+        RendezvousTlsMaterial.pem("PRIVATE KEY", rsa.getPrivate().getEncoded()),
+        own.serverCertificatePem(), own.serverKeyPem());
+    assertThat(RendezvousCertificates.renewal(withRsaCa, NAMES.dnsNames(), NOW))
+        .isEqualTo(RendezvousCertificates.Renewal.NEW_SERVER_CERTIFICATE);
+
+    RendezvousTlsMaterial reissued = RendezvousCertificates.reissueServer(withRsaCa, NAMES.dnsNames(), NOW, RANDOM);
+
+    reissued.serverCertificate().verify(rsa.getPublic());
+    assertThat(reissued.serverCertificate().getSigAlgName()).isEqualTo("SHA256withRSA");
+  }
 }
