@@ -102,7 +102,7 @@ public final class RunCommand implements Callable<Integer> {
       description = "Bound on a connect's metadata exchange and barrier; a rank that never arrives is left out (default: ${DEFAULT-VALUE}).")
   long connectTimeoutMillis;
 
-  @Option(names = "--switch-interval", defaultValue = "8",
+  @Option(names = "--switch-interval", defaultValue = "16",
       description = "Steps between the checkpoints where all ranks agree on switching to a new world (default: ${DEFAULT-VALUE}).")
   int switchInterval;
 
@@ -239,8 +239,10 @@ public final class RunCommand implements Callable<Integer> {
   }
 
   private RankRuntime runtime(CpuDispatchBackend backend, KeyValueStore store, ObservedViews views, PrintWriter out) {
+    // A world that ignores a newer epoch for longer than a peer timeout plus a connect is gone.
+    Duration staleWorldAfter = Duration.ofMillis(2 * (timeoutMillis + connectTimeoutMillis));
     return new RankRuntime(backend, new EpochSwitchStore(store, Duration.ofMillis(connectTimeoutMillis)), views,
-        switchInterval, IDLE_POLL, s -> {
+        new RankRuntime.Settings(switchInterval, IDLE_POLL, staleWorldAfter), System::nanoTime, s -> {
           out.printf("rank=%d %s %s at step %d%s%n", rank, s.from() == null ? "joined" : s.stayed() ? "switched to" : "left for",
               s.to(), s.atStep(), s.connectTimeout().map(e -> " (connect timed out: " + e.getMessage() + ")").orElse(""));
           out.flush();

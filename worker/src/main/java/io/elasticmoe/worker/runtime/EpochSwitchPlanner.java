@@ -1,5 +1,6 @@
 package io.elasticmoe.worker.runtime;
 
+import java.time.Duration;
 import java.util.Arrays;
 import java.util.Optional;
 import java.util.OptionalLong;
@@ -138,6 +139,21 @@ public final class EpochSwitchPlanner {
     Arrays.stream(to.ranks()).forEach(gone::remove);
     gone.remove(self);
     return new WorldChange(to.epoch(), gone.stream().mapToInt(Integer::intValue).toArray(), new int[0], to.ranks());
+  }
+
+  /**
+   * Whether a rank without a world may name one, from its newest view (RUN, with itself in it): when no
+   * world ever ran in this store, or when the running one stayed at an older epoch for
+   * {@code staleAfter} (a running world switches within two intervals of learning of an epoch; one that
+   * does not is gone, e.g. every rank process was replaced). The named world is {@code (epoch, 0, ranks)},
+   * the one a running world would switch to, so a slow one that switches after all meets the same world.
+   */
+  public static boolean mayFound(int self, WorldView newest, Optional<AgreedWorld> current, Duration unchanged,
+      Duration staleAfter) {
+    boolean assigned = newest.directive() == WorldView.Directive.RUN
+        && Arrays.stream(newest.activeRanks()).anyMatch(r -> r == self);
+    return assigned && (current.isEmpty()
+        || current.get().epoch() < newest.epoch() && unchanged.compareTo(staleAfter) >= 0);
   }
 
   /**

@@ -9,13 +9,12 @@ import java.util.Optional;
  * The store keys of the collective switch ({@link EpochSwitchPlanner}), under {@code EPOCH_SWITCH/}:
  * per world {@code {id}/announced} (the counter read at every checkpoint), {@code {id}/next} (the
  * successor) and {@code {id}/done} (ranks that have read both), plus {@code current} (the world running now, read by ranks waiting to join) and
- * {@code founder} (elects the rank that names the first world).
+ * {@code founder/{epoch}} (elects the rank that names a world when none runs).
  */
 public final class EpochSwitchStore {
 
   static final String PREFIX = "EPOCH_SWITCH/";
   private static final String CURRENT = PREFIX + "current";
-  private static final String FOUNDER = PREFIX + "founder";
 
   private final KeyValueStore store;
   private final Duration timeout;
@@ -68,8 +67,8 @@ public final class EpochSwitchStore {
     }
   }
 
-  /** True for exactly one caller ever: the rank that names the first world. */
-  public boolean claimFounding() {
-    return store.add(FOUNDER, 1) == 1;
+  /** True for exactly one caller per epoch: the rank that names the epoch's world. */
+  public boolean claimFounding(long epoch) {
+    return store.add(PREFIX + "founder/" + epoch, 1) == 1;
   }
 }

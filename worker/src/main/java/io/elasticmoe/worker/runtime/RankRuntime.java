@@ -7,6 +7,7 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.function.Consumer;
+import java.util.function.LongSupplier;
 
 /**
  * The rank's data-plane lifecycle, as a sequencer: {@link EpochSwitchPlanner} decides when the world
@@ -30,6 +31,21 @@ public final class RankRuntime {
     EXITED
   }
 
+  /**
+   * {@code checkpointInterval}: steps between two store reads (a switch lands 1–2 intervals after the
+   * first rank learns of a new world); {@code joinPoll}: how long one {@link #beforeStep} of an idle rank
+   * waits for the running world's key; {@code staleWorldAfter}: how long an idle rank assigned a newer
+   * epoch waits for the running world to switch to it before it takes that world for gone (all its
+   * processes were replaced) and founds the epoch itself. Longer than a data-plane timeout plus a connect.
+   */
+  public record Settings(int checkpointInterval, Duration joinPoll, Duration staleWorldAfter) {
+    public Settings {
+      if (checkpointInterval < 1) {
+        throw new IllegalArgumentException("checkpoint interval is " + checkpointInterval + "; it must be at least 1");
+      }
+    }
+  }
+
   /** One change of world as this rank applied it: {@code from} is null when it joined. */
   public record Switch(AgreedWorld from, AgreedWorld to, long atStep, boolean stayed, Optional<StoreTimeoutException> connectTimeout) {}
 
@@ -37,31 +53,29 @@ public final class RankRuntime {
   private final EpochSwitchStore switches;
   private final ObservedViews views;
   private final int checkpointInterval;
-  private final Duration joinPoll;
+  private final Settings settings;
+  private final LongSupplier nanoClock;
   private final Consumer<Switch> onSwitch;
   private final Set<Integer> connected = new TreeSet<>();
   private State state = State.IDLE;
   private AgreedWorld world;
   private long steps;
   private long lastLeftEpoch = -1;
-  private boolean foundingTried;
+  private long foundingTriedFor = -1;
+  private Optional<AgreedWorld> lastSeenCurrent = Optional.empty();
+  private long lastSeenCurrentSince;
 
-  /**
-   * {@code checkpointInterval}: steps between two store reads (a switch lands 1–2 intervals after the
-   * first rank learns of a new world); {@code joinPoll}: how long one {@link #beforeStep} of an idle rank
-   * waits for a running world to appear.
-   */
-  public RankRuntime(DispatchBackend backend, EpochSwitchStore switches, ObservedViews views, int checkpointInterval,
-      Duration joinPoll, Consumer<Switch> onSwitch) {
-    if (checkpointInterval < 1) {
-      throw new IllegalArgumentException("checkpoint interval is " + checkpointInterval + "; it must be at least 1");
-    }
+  /** {@code nanoClock} times how long the running world stayed unchanged ({@link System#nanoTime}). */
+  public RankRuntime(DispatchBackend backend, EpochSwitchStore switches, ObservedViews views, Settings settings,
+      LongSupplier nanoClock, Consumer<Switch> onSwitch) {
     this.backend = backend;
     this.switches = switches;
     this.views = views;
-    this.checkpointInterval = checkpointInterval;
-    this.joinPoll = joinPoll;
+    this.settings = settings;
+    this.checkpointInterval = settings.checkpointInterval();
+    this.nanoClock = nanoClock;
     this.onSwitch = onSwitch;
+    this.lastSeenCurrentSince = nanoClock.getAsLong();
   }
 
   public State state() {
@@ -164,13 +178,18 @@ public final class RankRuntime {
   }
 
   private void joinAgreedWorld(WorldView newest) {
-    Optional<AgreedWorld> current = switches.current(joinPoll);
-    if (current.isEmpty() && !foundingTried
-        && newest.directive() == WorldView.Directive.RUN
-        && Arrays.stream(newest.activeRanks()).anyMatch(r -> r == self())) {
-      // No world ever ran in this store: one rank names the first one, from its own newest view.
-      foundingTried = true;
-      if (switches.claimFounding()) {
+    Optional<AgreedWorld> current = switches.current(settings.joinPoll());
+    long now = nanoClock.getAsLong();
+    if (!current.equals(lastSeenCurrent)) {
+      lastSeenCurrent = current;
+      lastSeenCurrentSince = now;
+    }
+    Duration unchanged = Duration.ofNanos(now - lastSeenCurrentSince);
+    if (foundingTriedFor != newest.epoch()
+        && EpochSwitchPlanner.mayFound(self(), newest, current, unchanged, settings.staleWorldAfter())) {
+      // One rank names the world of its newest epoch; it is the world a running one would switch to.
+      foundingTriedFor = newest.epoch();
+      if (switches.claimFounding(newest.epoch())) {
         AgreedWorld first = new AgreedWorld(newest.epoch(), 0, newest.activeRanks());
         switches.publishCurrent(first);
         current = Optional.of(first);

@@ -34,6 +34,7 @@ class DataplaneCommandsTest {
     "run --store-dir /tmp/x --world 0,1 --rank 2 | does not contain --rank 2",
     "run --store-dir /tmp/x --world 0,9 --rank 0 | --world contains 9",
     "run --store-dir /tmp/x --world 0,1 --rank 0 --logical-experts 9 --slots-per-rank 4 | --logical-experts is 9",
+    "run --store-dir /tmp/x --world 0,1 --rank 0 --switch-interval 0 | --switch-interval is 0",
   })
   void rejectsBadArgumentsNamingTheValue(String command, String expected) {
     assertThat(runExpectingFailure(command.trim().split(" "))).contains(expected.trim());

@@ -57,8 +57,8 @@ public final class SwitchRank {
     try (DirectoryKeyValueStore store = new DirectoryKeyValueStore(storeDir);
         CpuDispatchBackend backend = new CpuDispatchBackend(
             layout, rank, store, TIMEOUT, Duration.ofSeconds(60), UcxTransport.HOST_TRANSPORTS)) {
-      RankRuntime runtime = new RankRuntime(backend, new EpochSwitchStore(store, Duration.ofSeconds(60)), views, interval,
-          Duration.ofMillis(50), s -> {
+      RankRuntime runtime = new RankRuntime(backend, new EpochSwitchStore(store, Duration.ofSeconds(60)), views,
+          new RankRuntime.Settings(interval, Duration.ofMillis(50), Duration.ofMinutes(2)), System::nanoTime, s -> {
             System.out.println("SWITCH " + (s.from() == null ? "-" : s.from().id()) + " " + s.to().id() + " "
                 + s.atStep() + (s.stayed() ? "" : " LEFT") + s.connectTimeout().map(e -> " CONNECT-TIMEOUT " + e.getMessage()).orElse(""));
             System.out.flush();

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.elasticmoe.worker.runtime.EpochSwitchPlanner.Checkpoint;
 import io.elasticmoe.worker.runtime.WorldView.Directive;
+import java.time.Duration;
 import java.util.Optional;
 import java.util.Set;
 import net.jqwik.api.ForAll;
@@ -117,6 +118,21 @@ class EpochSwitchPlannerTest {
     assertThat(EpochSwitchPlanner.joinable(2, agreed, -1, Optional.of(assigned))).as("not in it").isFalse();
     assertThat(EpochSwitchPlanner.joinable(4, agreed, -1, Optional.of(new WorldView(6, new int[] {0, 1, 4}, Directive.DRAIN))))
         .isFalse();
+  }
+
+  @Test
+  void foundsAWorldWhenNoneRanOrTheRecordedOneIsStale() {
+    WorldView assigned = new WorldView(9, new int[] {0, 1}, Directive.RUN);
+    Optional<AgreedWorld> older = Optional.of(new AgreedWorld(3, 0, new int[] {0, 1}));
+    Duration stale = Duration.ofSeconds(30);
+    assertThat(EpochSwitchPlanner.mayFound(0, assigned, Optional.empty(), Duration.ZERO, stale)).isTrue();
+    assertThat(EpochSwitchPlanner.mayFound(0, assigned, older, Duration.ofSeconds(29), stale)).as("may still switch").isFalse();
+    assertThat(EpochSwitchPlanner.mayFound(0, assigned, older, stale, stale)).isTrue();
+    assertThat(EpochSwitchPlanner.mayFound(0, assigned, Optional.of(new AgreedWorld(9, 0, new int[] {0})), stale, stale))
+        .as("the epoch runs already").isFalse();
+    assertThat(EpochSwitchPlanner.mayFound(2, assigned, Optional.empty(), Duration.ZERO, stale)).as("not in it").isFalse();
+    assertThat(EpochSwitchPlanner.mayFound(0, new WorldView(9, new int[] {0, 1}, Directive.REJOIN), Optional.empty(),
+        Duration.ZERO, stale)).isFalse();
   }
 
   @Test

@@ -72,10 +72,15 @@ class RankRuntimeTest {
     boolean dead;
 
     Rank(int rank, MapKeyValueStore store, int interval) {
+      this(rank, store, interval, new long[1]);
+    }
+
+    /** {@code clock[0]} is this rank's nanoTime, moved by the test. */
+    Rank(int rank, MapKeyValueStore store, int interval, long[] clock) {
       this.rank = rank;
       this.backend = new RecordingBackend(rank);
-      this.runtime = new RankRuntime(backend, new EpochSwitchStore(store, Duration.ofSeconds(1)), views, interval,
-          Duration.ofMillis(1), switches::add);
+      this.runtime = new RankRuntime(backend, new EpochSwitchStore(store, Duration.ofSeconds(1)), views,
+          new RankRuntime.Settings(interval, Duration.ofMillis(1), Duration.ofSeconds(30)), () -> clock[0], switches::add);
     }
 
     void deliver(WorldView view) {
@@ -131,6 +136,25 @@ class RankRuntimeTest {
     assertThat(r0.runtime.world()).contains(new AgreedWorld(2, 1, new int[] {0, 1}));
     assertThat(store.values.keySet()).as("the last rank to read a world's keys drops them")
         .filteredOn(k -> k.startsWith("EPOCH_SWITCH/1.0/") || k.startsWith("EPOCH_SWITCH/2.0/")).isEmpty();
+  }
+
+  @Test
+  void newProcessesFoundTheirEpochOnlyOnceTheRecordedWorldIsStale() throws Exception {
+    MapKeyValueStore store = new MapKeyValueStore();
+    new EpochSwitchStore(store, Duration.ofSeconds(1)).publishCurrent(new AgreedWorld(3, 0, new int[] {0, 1}));
+    long[] clock = {0};
+    Rank r0 = new Rank(0, store, 2, clock);
+    Rank r1 = new Rank(1, store, 2, clock);
+    WorldView restarted = new WorldView(9, new int[] {0, 1}, Directive.RUN);
+    r0.deliver(restarted);
+    r1.deliver(restarted);
+    assertThat(r0.step()).as("world 3.0 may still be switching to epoch 9").isEqualTo(State.IDLE);
+    assertThat(r1.step()).isEqualTo(State.IDLE);
+    clock[0] = Duration.ofSeconds(31).toNanos();
+    assertThat(r1.step()).as("world 3.0 did not move for 31 s: rank 1 founds epoch 9").isEqualTo(State.RUNNING);
+    assertThat(r0.step()).isEqualTo(State.RUNNING);
+    assertThat(r0.runtime.world()).contains(new AgreedWorld(9, 0, new int[] {0, 1}));
+    assertThat(r0.backend.calls).containsExactly("connect 9 [1] [0, 1]");
   }
 
   private static void stepAll(Rank... ranks) throws Exception {
