@@ -49,8 +49,8 @@ public final class PlacementChannel {
    * A load-driven re-plan decided by the channel, to be committed by the caller.
    *
    * @param epoch the committed epoch it was decided in
-   * @param basedOnVersion the placement version the imbalance was measured under; the revision commits
-   *     version {@code basedOnVersion + 1}
+   * @param basedOnVersion the committed placement version when it was decided (normally the one the
+   *     imbalance was measured under); the revision commits version {@code basedOnVersion + 1}
    * @param imbalance max over mean of tokens per active rank since that placement
    */
   public record Revision(long epoch, long basedOnVersion, RebalancePolicy.Decision decision, double imbalance) {}
@@ -70,6 +70,8 @@ public final class PlacementChannel {
   private double[][] load;
   private ExpertPlacement current;
   private long currentEpoch;
+  /** The version of the last commit; ahead of {@code current}'s when the planner refused that commit. */
+  private long committedVersion;
   private final List<Consumer<ExpertPlacement>> watchers = new ArrayList<>();
   /** Load since the current placement; null before the first one. */
   private RebalanceTrigger trigger;
@@ -127,6 +129,7 @@ public final class PlacementChannel {
     Revision revision = commit.epoch() == currentEpoch ? pending : null;
     pending = null;
     currentEpoch = commit.epoch();
+    committedVersion = commit.placementVersion();
     io.elasticmoe.placement.ExpertPlacement plan;
     try {
       plan =
@@ -239,7 +242,7 @@ public final class PlacementChannel {
       trigger = trigger.kept(decision);
       return Optional.empty();
     }
-    pending = new Revision(currentEpoch, current.getVersion(), decision, evaluation.get().imbalance());
+    pending = new Revision(currentEpoch, committedVersion, decision, evaluation.get().imbalance());
     LOG.debugf("%s epoch=%d placementVersion=%d: %s", key, currentEpoch, current.getVersion(), decision.message());
     return Optional.of(pending);
   }

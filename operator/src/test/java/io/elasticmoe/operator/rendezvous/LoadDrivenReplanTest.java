@@ -14,6 +14,7 @@ import io.elasticmoe.operator.rendezvous.core.RankAssignment;
 import io.elasticmoe.operator.rendezvous.grpc.RendezvousUnavailableException;
 import io.elasticmoe.operator.rendezvous.persist.CommittedStateStore;
 import io.elasticmoe.placement.ExpertPlacementPlanner;
+import io.elasticmoe.placement.PlacementPlanner;
 import io.elasticmoe.placement.RebalancePolicy;
 import java.time.Duration;
 import java.time.Instant;
@@ -46,6 +47,8 @@ class LoadDrivenReplanTest {
   private final List<String> log = new ArrayList<>();
   private final List<Instant> loadReplanTimes = new ArrayList<>();
   private final RecordingStore store = new RecordingStore();
+  /** While set, the planner refuses every request (as it does a shape it cannot place). */
+  private volatile boolean plannerRefuses;
   private PlacementChannel channel;
   private MembershipMachine machine;
 
@@ -69,7 +72,14 @@ class LoadDrivenReplanTest {
 
   @BeforeEach
   void commitEpochOne() {
-    channel = new PlacementChannel(KEY, new ExpertPlacementPlanner(),
+    ExpertPlacementPlanner eplb = new ExpertPlacementPlanner();
+    PlacementPlanner planner = request -> {
+      if (plannerRefuses) {
+        throw new IllegalArgumentException("refused for the test");
+      }
+      return eplb.plan(request);
+    };
+    channel = new PlacementChannel(KEY, planner,
         new PlacementConfig(8, RANKS * SLOTS_PER_RANK, 1, 1, List.of(), POLICY), RANKS, clock,
         (placement, reason, message) -> {
           if (reason != RebalancePolicy.Reason.MembershipChanged) {
@@ -214,6 +224,24 @@ class LoadDrivenReplanTest {
     assertThat(now.getVersion()).isEqualTo(2);
     assertThat(log).containsExactly("saved 2/2", "placement 2/2", "assignment 2/2");
     assertThat(loadReplanTimes).isEmpty();
+  }
+
+  @Test
+  void aVersionThePlannerRefusedIsSkippedByTheNextRevision() {
+    clock.advance(INTERVAL);
+    plannerRefuses = true;
+    assertThat(commit(reportSkew(1).orElseThrow())).isTrue();
+    // Version 2 is durable and announced, but no placement was published for it: workers keep version 1.
+    assertThat(log).containsExactly("saved 1/2", "assignment 1/2");
+    assertThat(served()).isEqualTo(1);
+
+    plannerRefuses = false;
+    clock.advance(INTERVAL);
+    PlacementChannel.Revision next = reportSkew(1).orElseThrow();
+    assertThat(next.basedOnVersion()).isEqualTo(2);
+    assertThat(commit(next)).isTrue();
+    assertThat(log.subList(2, log.size())).containsExactly("saved 1/3", "placement 1/3", "assignment 1/3");
+    assertThat(served()).isEqualTo(3);
   }
 
   /** Every rank reports once at the served version, rank 0 four times as loaded; the revision, if any. */
