@@ -257,9 +257,6 @@ public final class RendezvousRegistry implements DeploymentCredentials {
             .description("Version of the placement served now")
             .tag("deployment", deployment)
             .register(meters));
-    if (initial.epoch() > 0) {
-      placement.onCommit(initial.committed());
-    }
     MembershipMachine machine =
         new MembershipMachine(key, initial, clock, committedStore, timers, placement::onCommit);
     bound.add(
@@ -279,8 +276,31 @@ public final class RendezvousRegistry implements DeploymentCredentials {
             .register(meters));
     deployments.put(key, new Deployment(machine, placement, spec, bound));
     owners.put(spec.credentialSha256(), key);
+    if (initial.epoch() > 0) {
+      publishResumedPlacement(key, machine, placement, initial.committed());
+    }
     // Re-plan timers for a resumed state (heartbeat expiry of members that never come back).
     machine.apply(new MembershipEvent.Tick());
+  }
+
+  /**
+   * The persisted placement version was planned from load this process never saw, so planning again gives
+   * other content, which must not go out under the same version (workers holding the old one would
+   * disagree with workers fetching the new one, and reports would be attributed to the wrong experts).
+   * The resumed epoch therefore gets the next version, persisted first like any revision. Only when that
+   * cannot be persisted is the plan served under the persisted version, so that joining workers can start.
+   */
+  private static void publishResumedPlacement(
+      DeploymentKey key, MembershipMachine machine, PlacementChannel placement, CommittedState resumed) {
+    try {
+      if (machine.revisePlacement(resumed.epoch(), resumed.placementVersion())) {
+        return;
+      }
+    } catch (RendezvousUnavailableException e) {
+      LOG.warnf("%s: resumed epoch %d keeps placement version %d: %s", key, resumed.epoch(),
+          resumed.placementVersion(), e.getMessage());
+    }
+    placement.onCommit(machine.state().committed());
   }
 
   private void stop(DeploymentKey key) {

@@ -72,6 +72,28 @@ class LoadDrivenReplanServiceTest {
     rdzv.close();
   }
 
+  @Test
+  void aNewOperatorServesItsPlanUnderTheNextVersionOfTheResumedEpoch() throws Exception {
+    MembershipGrpc.MembershipBlockingStub members =
+        authed(MembershipGrpc.newBlockingStub(rdzv.channel()), TOKEN_A, TEAM_A);
+    for (int r = 0; r < RANKS; r++) {
+      members.join(JoinRequest.newBuilder().setRank(r).setPodUid(uid(r)).setPodName("pod-" + r).build());
+    }
+    reportAll(1, 4);
+    assertThat(rdzv.committed.load(TEAM_A).orElseThrow().placementVersion()).isEqualTo(1);
+
+    // The new process lost the load that weighted version 1: its plan differs, so it gets version 2.
+    rdzv.restartOperator();
+    rdzv.registry.upsert(TEAM_A, InProcessRendezvous.worldOf(TOKEN_A, RANKS));
+    ExpertPlacement resumed = authed(PlacementGrpc.newBlockingStub(rdzv.channel()), TOKEN_A, TEAM_A)
+        .getPlacement(io.elasticmoe.api.rendezvous.v1alpha1.GetPlacementRequest.getDefaultInstance());
+    assertThat(resumed.getEpoch()).isEqualTo(1);
+    assertThat(resumed.getVersion()).isEqualTo(2);
+    assertThat(rdzv.committed.load(TEAM_A).orElseThrow().placementVersion()).isEqualTo(2);
+    assertThat(rdzv.committed.load(TEAM_A).orElseThrow().epoch()).isEqualTo(1);
+    assertThat(rdzv.rebalanceEvents).as("not a load-driven re-plan").isEmpty();
+  }
+
   private static String uid(int rank) {
     return "uid-" + rank;
   }
