@@ -4,7 +4,8 @@
 # by buildah (vfs storage) from scratch and exported as OCI archives with a content hash.
 #
 #   pause     elasticmoe/pause:dev     static C program: the pod sandbox image
-#   testbox   elasticmoe/testbox:dev   JVM base + busybox (Debian, dynamic) + an HTTP echo server (cluster tests)
+#   testbox   elasticmoe/testbox:dev   JVM base + busybox (Debian, dynamic) + an HTTP echo server and a
+#                                      TCPStore client, TcpStoreProbe (cluster tests)
 #   operator  elasticmoe/operator:dev  JVM base + operator/target/quarkus-app/  (skipped if not built)
 #   worker    elasticmoe/worker:dev    JVM base + UCX + worker/target/elasticmoe-worker.jar + lib/ (skipped if not built)
 #
@@ -107,7 +108,7 @@ assemble_pause() {
 }
 
 inputs_testbox() {
-  (printf '%s\n' "${BASE_DEBS[@]}" busybox "$JRE_MODULES"; cat "$JDK_HOME/release"; hash_tree "$HERE/src/Echo.java") | sha256sum | cut -c1-16
+  (printf '%s\n' "${BASE_DEBS[@]}" busybox "$JRE_MODULES"; cat "$JDK_HOME/release"; hash_tree "$HERE/src/Echo.java" "$HERE/src/TcpStoreProbe.java") | sha256sum | cut -c1-16
 }
 assemble_testbox() {
   local root="$1" ctr="$2"
@@ -119,7 +120,8 @@ assemble_testbox() {
   for applet in $("$root/bin/busybox" --list 2>/dev/null || echo sh); do
     [[ -e $root/bin/$applet || -e $root/usr/bin/$applet ]] || ln -s busybox "$root/bin/$applet"
   done
-  "$JDK_HOME/bin/javac" --release 21 -d "$root/app" "$HERE/src/Echo.java" || die "javac Echo.java failed"
+  "$JDK_HOME/bin/javac" --release 21 -d "$root/app" "$HERE/src/Echo.java" "$HERE/src/TcpStoreProbe.java" \
+    || die "javac Echo.java TcpStoreProbe.java failed"
   bah copy "$ctr" "$root" / >/dev/null
   bah config "${COMMON_ENV[@]}" --workingdir /app --port 8080 \
     --entrypoint '["/opt/java/bin/java","-cp","/app","Echo"]' "$ctr"
