@@ -37,6 +37,9 @@ import org.junit.jupiter.api.Test;
  *       operator adds on this v1.20 cluster). The bridge CNI does not enforce it: not tested here.
  *   <li>A TCPStore client in a pod with the deployment's labels sets and gets a key through the
  *       Service, and reads the connect-barrier counter the workers wrote through the gRPC Store.
+ *   <li>After the operator pod is replaced, the new operator serves the deployment on the same
+ *       listener port (from status.tcpStore), so the Service is unchanged and clients reconnect to it.
+ *       The store itself is the operator's memory: keys written before are gone.
  *   <li>Setting {@code enabled: false} deletes the Service and the NetworkPolicy and clears
  *       status.tcpStore; enabling it again restores them; deleting the deployment deletes them.
  * </ol>
@@ -117,12 +120,25 @@ class TcpStoreE2E {
     long epoch = awaitCommittedEpoch();
     String counter = "NIXL_EP/barrier/connect/" + epoch;
     String host = served.address.substring(0, served.address.lastIndexOf(':'));
-    String log = runProbe(host, "29500", "set", "e2e/probe", "hello", "get", "e2e/probe", "get", counter + "/done",
+    String log = runProbe("probe", host, "29500", "set", "e2e/probe", "hello", "get", "e2e/probe", "get", counter + "/done",
         "get", counter);
     assertThat(log.lines().toList())
         .containsExactly("set e2e/probe", "get e2e/probe=hello", "get " + counter + "/done=", "get " + counter + "=2");
 
-    // 4. Withdrawn when disabled, back when enabled, gone with the deployment.
+    // 4. An operator restart keeps the listener port; the same Service reaches the new operator.
+    client.pods().inNamespace(LocalCluster.OPERATOR_NAMESPACE).withName(operator.getMetadata().getName()).delete();
+    await().atMost(TIMEOUT).untilAsserted(() -> {
+      Pod replacement = operatorPod();
+      assertThat(replacement.getMetadata().getUid()).isNotEqualTo(operator.getMetadata().getUid());
+      assertThat(replacement.getStatus().getConditions())
+          .anySatisfy(c -> assertThat(c.getType() + "=" + c.getStatus()).isEqualTo("Ready=True"));
+    });
+    assertThat(awaitServed()).isEqualTo(served);
+    assertThat(runProbe("probe-after-restart", host, "29500", "set", "e2e/after-restart", "yes", "get",
+        "e2e/after-restart").lines().toList())
+        .containsExactly("set e2e/after-restart", "get e2e/after-restart=yes");
+
+    // 5. Withdrawn when disabled, back when enabled, gone with the deployment.
     apply(false);
     awaitWithdrawn();
     apply(true);
@@ -184,20 +200,20 @@ class TcpStoreE2E {
   }
 
   /** Runs TcpStoreProbe once in a pod with the deployment's labels (no rank label: not a rank pod). */
-  private String runProbe(String... args) {
+  private String runProbe(String podName, String... args) {
     List<String> command = new ArrayList<>(List.of("/opt/java/bin/java", "-cp", "/app", "TcpStoreProbe"));
     command.addAll(List.of(args));
     client.pods().inNamespace(namespace).resource(new PodBuilder()
-        .withNewMetadata().withName("probe").withLabels(Map.of(
+        .withNewMetadata().withName(podName).withLabels(Map.of(
             "app.kubernetes.io/name", "elasticmoe-worker", "elasticmoe.io/deployment", NAME)).endMetadata()
         .withNewSpec().withRestartPolicy("Never")
-        .addNewContainer().withName("probe").withImage(TESTBOX).withImagePullPolicy("Never")
+        .addNewContainer().withName(podName).withImage(TESTBOX).withImagePullPolicy("Never")
         .withCommand(command).endContainer()
         .endSpec().build()).create();
     Pod done = await().atMost(TIMEOUT).until(
-        () -> client.pods().inNamespace(namespace).withName("probe").get(),
+        () -> client.pods().inNamespace(namespace).withName(podName).get(),
         pod -> List.of("Succeeded", "Failed").contains(pod.getStatus().getPhase()));
-    String log = client.pods().inNamespace(namespace).withName("probe").getLog();
+    String log = client.pods().inNamespace(namespace).withName(podName).getLog();
     assertThat(done.getStatus().getPhase()).as("probe pod; its log:\n%s", log).isEqualTo("Succeeded");
     return log;
   }
