@@ -138,8 +138,14 @@ public final class RunCommand implements Callable<Integer> {
       MoeLayer layer = new MoeLayer(backend, router, intermediate, seed, dispatchDtype.equals("fp8"), placement, 0);
       LoadDriver driver = new LoadDriver(layer, rank, tokens, hidden, seed);
       List<Long> window = new ArrayList<>();
+      long idleSince = System.nanoTime();
       for (int s = 0; s < steps; ) {
         if (runtime.beforeStep() != RankRuntime.State.RUNNING) {
+          if (System.nanoTime() - idleSince > Duration.ofMillis(connectTimeoutMillis).toNanos()) {
+            throw new IllegalStateException("rank " + rank + " found no world of "
+                + Arrays.toString(world) + " in --store-dir " + storeDir + " within " + connectTimeoutMillis
+                + " ms: start every rank of --world with the same new, empty directory");
+          }
           Thread.sleep(IDLE_POLL.toMillis());
           continue;
         }

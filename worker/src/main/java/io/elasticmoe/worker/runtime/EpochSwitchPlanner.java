@@ -100,9 +100,12 @@ public final class EpochSwitchPlanner {
    * The successor this rank would propose to {@code current}, if any. A rank told to leave (DRAIN, EXIT,
    * REJOIN, or left out of a newer epoch) proposes the world without itself: for DRAIN the membership
    * keeps it a member until it left, so it must take itself out, at the same epoch (next generation)
-   * when nothing else changed. Any other rank proposes a newer epoch's ranks as they are.
+   * when nothing else changed, and the world remembers it as drained. Any other rank proposes a newer
+   * epoch's ranks. Either way, ranks the world drained stay out while the epoch still lists them, except
+   * those in {@code rejoining}: a new process of the rank waits to join, so the listing is about it.
    */
-  public static Optional<AgreedWorld> proposal(int self, AgreedWorld current, Optional<WorldView> newest) {
+  public static Optional<AgreedWorld> proposal(int self, AgreedWorld current, Optional<WorldView> newest,
+      Set<Integer> rejoining) {
     if (newest.isEmpty()) {
       return Optional.empty();
     }
@@ -111,16 +114,47 @@ public final class EpochSwitchPlanner {
     boolean leaving = view.directive() != WorldView.Directive.RUN
         || Arrays.stream(view.activeRanks()).noneMatch(r -> r == self);
     if (leaving && current.contains(self)) {
-      int[] base = newerEpoch ? view.activeRanks() : current.ranks();
-      int[] without = Arrays.stream(base).filter(r -> r != self).toArray();
-      return Optional.of(newerEpoch
-          ? new AgreedWorld(view.epoch(), 0, without)
-          : new AgreedWorld(current.epoch(), current.generation() + 1, without));
+      if (!newerEpoch) {
+        return Optional.of(new AgreedWorld(current.epoch(), current.generation() + 1,
+            without(current.ranks(), new int[] {self}), append(current.drained(), self)));
+      }
+      return Optional.of(nextEpoch(view, current, self, rejoining));
     }
     if (newerEpoch && !leaving) {
-      return Optional.of(new AgreedWorld(view.epoch(), 0, view.activeRanks()));
+      return Optional.of(nextEpoch(view, current, -1, rejoining));
     }
     return Optional.empty();
+  }
+
+  /** {@code view}'s epoch without {@code leaving} and without ranks drained while it still lists them. */
+  private static AgreedWorld nextEpoch(WorldView view, AgreedWorld current, int leaving, Set<Integer> rejoining) {
+    int[] stillListed = drainedStillListed(current, view).stream()
+        .filter(d -> !rejoining.contains(d)).mapToInt(Integer::intValue).toArray();
+    int[] ranks = without(without(view.activeRanks(), stillListed), new int[] {leaving});
+    // A drainer leaving at a newer epoch that lists it (it is still DRAINING there) is drained too.
+    boolean leaverListed = Arrays.stream(view.activeRanks()).anyMatch(r -> r == leaving);
+    return new AgreedWorld(view.epoch(), 0, ranks, leaverListed ? append(stillListed, leaving) : stillListed);
+  }
+
+  /** Ranks {@code current} drained that {@code view} still lists: the ones to ask whether they came back. */
+  public static Set<Integer> drainedStillListed(AgreedWorld current, WorldView view) {
+    Set<Integer> listed = new TreeSet<>();
+    for (int d : current.drained()) {
+      if (Arrays.stream(view.activeRanks()).anyMatch(r -> r == d)) {
+        listed.add(d);
+      }
+    }
+    return listed;
+  }
+
+  private static int[] without(int[] ranks, int[] removed) {
+    return Arrays.stream(ranks).filter(r -> Arrays.stream(removed).noneMatch(x -> x == r)).toArray();
+  }
+
+  private static int[] append(int[] ranks, int rank) {
+    int[] out = Arrays.copyOf(ranks, ranks.length + 1);
+    out[ranks.length] = rank;
+    return out;
   }
 
   /**
@@ -158,14 +192,16 @@ public final class EpochSwitchPlanner {
 
   /**
    * Whether a rank without a world may join {@code agreed}: it is in it, it is newer than the world this
-   * process last left, and this process was assigned its epoch (so the world waits for this process, not
-   * for an earlier one of the same rank).
+   * process last left, and this process was assigned RUN in its epoch with every rank of it (a world only
+   * drops ranks within an epoch), so the world waits for this process, not for an earlier one of the same
+   * rank or a world some earlier run left in the store.
    */
   public static boolean joinable(int self, AgreedWorld agreed, long lastLeftEpoch, Optional<WorldView> assignedAtEpoch) {
     return agreed.contains(self)
         && agreed.epoch() > lastLeftEpoch
         && assignedAtEpoch.filter(v -> v.directive() == WorldView.Directive.RUN)
             .filter(v -> Arrays.stream(v.activeRanks()).anyMatch(r -> r == self))
+            .filter(v -> Arrays.stream(agreed.ranks()).allMatch(r -> Arrays.stream(v.activeRanks()).anyMatch(a -> a == r)))
             .isPresent();
   }
 }

@@ -8,7 +8,8 @@ import java.util.Optional;
 /**
  * The store keys of the collective switch ({@link EpochSwitchPlanner}), under {@code EPOCH_SWITCH/}:
  * per world {@code {id}/announced} (the counter read at every checkpoint), {@code {id}/next} (the
- * successor) and {@code {id}/done} (ranks that have read both), plus {@code current} (the world running now, read by ranks waiting to join) and
+ * successor) and {@code {id}/done} (ranks that have read both), plus {@code current} (the world running now, read by ranks waiting to join), {@code joining/{rank}}
+ * (a process of that rank waits to join) and
  * {@code founder/{epoch}} (elects the rank that names a world when none runs).
  */
 public final class EpochSwitchStore {
@@ -52,6 +53,22 @@ public final class EpochSwitchStore {
       store.deleteKey(PREFIX + world.id() + "/next");
       store.deleteKey(done);
     }
+  }
+
+  /**
+   * Marks a process of {@code rank} as waiting to join. A world that drained {@code rank} keeps it out of
+   * epochs that still list it, unless this mark says the listing is a new process.
+   */
+  public void markJoining(int rank) {
+    store.add(PREFIX + "joining/" + rank, 1);
+  }
+
+  public void clearJoining(int rank) {
+    store.deleteKey(PREFIX + "joining/" + rank);
+  }
+
+  public boolean isJoining(int rank) {
+    return store.add(PREFIX + "joining/" + rank, 0) > 0;
   }
 
   public void publishCurrent(AgreedWorld world) {

@@ -62,6 +62,7 @@ public final class RankRuntime {
   private long steps;
   private long lastLeftEpoch = -1;
   private long foundingTriedFor = -1;
+  private boolean markedJoining;
   private Optional<AgreedWorld> lastSeenCurrent = Optional.empty();
   private long lastSeenCurrentSince;
 
@@ -119,7 +120,13 @@ public final class RankRuntime {
 
   private void checkpoint() throws StoreTimeoutException {
     long counter = switches.announcements(world);
-    Optional<AgreedWorld> proposal = EpochSwitchPlanner.proposal(self(), world, views.newest());
+    Optional<WorldView> newest = views.newest();
+    Set<Integer> rejoining = new TreeSet<>();
+    if (counter == 0 && newest.isPresent() && newest.get().epoch() > world.epoch()) {
+      // Rare: only when the world drained a rank that the newer epoch still lists.
+      EpochSwitchPlanner.drainedStillListed(world, newest.get()).stream().filter(switches::isJoining).forEach(rejoining::add);
+    }
+    Optional<AgreedWorld> proposal = EpochSwitchPlanner.proposal(self(), world, newest, rejoining);
     switch (EpochSwitchPlanner.decide(steps, checkpointInterval, counter, proposal.isPresent())) {
       case ANNOUNCE -> switches.announce(world, steps + checkpointInterval, proposal.orElseThrow());
       case SWITCH -> {
@@ -178,6 +185,10 @@ public final class RankRuntime {
   }
 
   private void joinAgreedWorld(WorldView newest) {
+    if (!markedJoining) {
+      switches.markJoining(self());
+      markedJoining = true;
+    }
     Optional<AgreedWorld> current = switches.current(settings.joinPoll());
     long now = nanoClock.getAsLong();
     if (!current.equals(lastSeenCurrent)) {
@@ -202,6 +213,8 @@ public final class RankRuntime {
     AgreedWorld agreed = current.get();
     int[] peers = Arrays.stream(agreed.ranks()).filter(r -> r != self()).toArray();
     Optional<StoreTimeoutException> timeout = connect(agreed.epoch(), peers, agreed.ranks());
+    switches.clearJoining(self());
+    markedJoining = false;
     enter(agreed);
     onSwitch.accept(new Switch(null, agreed, 0, true, timeout));
   }

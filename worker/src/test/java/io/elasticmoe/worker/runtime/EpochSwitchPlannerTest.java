@@ -65,28 +65,44 @@ class EpochSwitchPlannerTest {
   @Test
   void proposesANewerEpochAsItIs() {
     WorldView view = new WorldView(4, new int[] {0, 1, 2, 3, 4, 5}, Directive.RUN);
-    assertThat(EpochSwitchPlanner.proposal(1, WORLD, Optional.of(view)))
+    assertThat(EpochSwitchPlanner.proposal(1, WORLD, Optional.of(view), Set.of()))
         .contains(new AgreedWorld(4, 0, new int[] {0, 1, 2, 3, 4, 5}));
-    assertThat(EpochSwitchPlanner.proposal(1, WORLD, Optional.of(new WorldView(3, WORLD.ranks(), Directive.RUN))))
+    assertThat(EpochSwitchPlanner.proposal(1, WORLD, Optional.of(new WorldView(3, WORLD.ranks(), Directive.RUN)), Set.of()))
         .as("the current epoch").isEmpty();
-    assertThat(EpochSwitchPlanner.proposal(1, WORLD, Optional.empty())).isEmpty();
+    assertThat(EpochSwitchPlanner.proposal(1, WORLD, Optional.empty(), Set.of())).isEmpty();
   }
 
   @Test
   void aDrainingRankProposesTheWorldWithoutItselfAtTheNextGeneration() {
     WorldView drain = new WorldView(3, new int[] {0, 1, 2, 3}, Directive.DRAIN);
-    assertThat(EpochSwitchPlanner.proposal(3, WORLD, Optional.of(drain))).contains(new AgreedWorld(3, 1, new int[] {0, 1, 2}));
+    assertThat(EpochSwitchPlanner.proposal(3, WORLD, Optional.of(drain), Set.of()))
+        .contains(new AgreedWorld(3, 1, new int[] {0, 1, 2}, new int[] {3}));
     WorldView drainInNewerEpoch = new WorldView(5, new int[] {0, 1, 2, 3, 6}, Directive.DRAIN);
-    assertThat(EpochSwitchPlanner.proposal(3, WORLD, Optional.of(drainInNewerEpoch)))
-        .contains(new AgreedWorld(5, 0, new int[] {0, 1, 2, 6}));
+    assertThat(EpochSwitchPlanner.proposal(3, WORLD, Optional.of(drainInNewerEpoch), Set.of()))
+        .contains(new AgreedWorld(5, 0, new int[] {0, 1, 2, 6}, new int[] {3}));
+  }
+
+  @Test
+  void aDrainedRankStaysOutOfANewerEpochThatStillListsIt() {
+    // Ranks 2 and 3 drained (generations 1, 2); the epoch committed by 3's Leave still lists draining 2.
+    AgreedWorld drained = new AgreedWorld(3, 2, new int[] {0, 1}, new int[] {2, 3});
+    WorldView next = new WorldView(4, new int[] {0, 1, 2}, Directive.RUN);
+    assertThat(EpochSwitchPlanner.proposal(0, drained, Optional.of(next), Set.of()))
+        .contains(new AgreedWorld(4, 0, new int[] {0, 1}, new int[] {2}));
+    assertThat(EpochSwitchPlanner.proposal(0, drained, Optional.of(next), Set.of(2)))
+        .as("a new process of rank 2 waits to join: the listing is about it")
+        .contains(new AgreedWorld(4, 0, new int[] {0, 1, 2}));
+    WorldView afterBothLeft = new WorldView(5, new int[] {0, 1, 5}, Directive.RUN);
+    assertThat(EpochSwitchPlanner.proposal(0, new AgreedWorld(4, 0, new int[] {0, 1}, new int[] {2}), Optional.of(afterBothLeft), Set.of()))
+        .contains(new AgreedWorld(5, 0, new int[] {0, 1, 5}));
   }
 
   @Test
   void aRankLeftOutOfANewerEpochProposesItWithoutItself() {
     WorldView lost = new WorldView(5, new int[] {0, 1, 3}, Directive.REJOIN);
-    assertThat(EpochSwitchPlanner.proposal(2, WORLD, Optional.of(lost))).contains(new AgreedWorld(5, 0, new int[] {0, 1, 3}));
+    assertThat(EpochSwitchPlanner.proposal(2, WORLD, Optional.of(lost), Set.of())).contains(new AgreedWorld(5, 0, new int[] {0, 1, 3}));
     AgreedWorld without2 = new AgreedWorld(5, 0, new int[] {0, 1, 3});
-    assertThat(EpochSwitchPlanner.proposal(2, without2, Optional.of(lost))).as("already out").isEmpty();
+    assertThat(EpochSwitchPlanner.proposal(2, without2, Optional.of(lost), Set.of())).as("already out").isEmpty();
   }
 
   @Test
@@ -118,6 +134,10 @@ class EpochSwitchPlannerTest {
     assertThat(EpochSwitchPlanner.joinable(2, agreed, -1, Optional.of(assigned))).as("not in it").isFalse();
     assertThat(EpochSwitchPlanner.joinable(4, agreed, -1, Optional.of(new WorldView(6, new int[] {0, 1, 4}, Directive.DRAIN))))
         .isFalse();
+    assertThat(EpochSwitchPlanner.joinable(4, new AgreedWorld(6, 1, new int[] {1, 4}), -1, Optional.of(assigned)))
+        .as("a later generation of the epoch").isTrue();
+    assertThat(EpochSwitchPlanner.joinable(4, new AgreedWorld(6, 0, new int[] {0, 1, 3, 4}), -1, Optional.of(assigned)))
+        .as("a world with a rank the epoch does not have (left by an earlier run)").isFalse();
   }
 
   @Test
@@ -140,6 +160,9 @@ class EpochSwitchPlannerTest {
     AgreedWorld world = new AgreedWorld(12, 2, new int[] {5, 0, 7});
     assertThat(AgreedWorld.decode(world.encode())).isEqualTo(world);
     assertThat(new String(world.encode(), java.nio.charset.StandardCharsets.UTF_8)).isEqualTo("12 2 0,5,7");
+    AgreedWorld withDrained = new AgreedWorld(12, 3, new int[] {0, 5}, new int[] {7, 1});
+    assertThat(AgreedWorld.decode(withDrained.encode())).isEqualTo(withDrained);
+    assertThat(new String(withDrained.encode(), java.nio.charset.StandardCharsets.UTF_8)).isEqualTo("12 3 0,5 1,7");
     assertThatThrownBy(() -> AgreedWorld.decode("12 x".getBytes())).hasMessageContaining("not an agreed world: '12 x'");
   }
 }
