@@ -1,5 +1,6 @@
 package io.elasticmoe.worker.cli;
 
+import com.google.protobuf.InvalidProtocolBufferException;
 import io.elasticmoe.api.rendezvous.v1alpha1.Assignment;
 import io.elasticmoe.api.rendezvous.v1alpha1.Directive;
 import io.elasticmoe.placement.ExpertPlacement;
@@ -12,6 +13,7 @@ import io.elasticmoe.worker.moe.PlacementDecoder;
 import io.elasticmoe.worker.moe.TopkRouter;
 import io.elasticmoe.worker.runtime.DispatchLayout;
 import io.elasticmoe.worker.runtime.EpochSwitchStore;
+import io.elasticmoe.worker.runtime.ObservedPlacement;
 import io.elasticmoe.worker.runtime.ObservedViews;
 import io.elasticmoe.worker.runtime.PeerTimeoutException;
 import io.elasticmoe.worker.runtime.RankRuntime;
@@ -20,6 +22,7 @@ import io.elasticmoe.worker.rendezvous.RendezvousClient;
 import io.elasticmoe.worker.store.DirectoryKeyValueStore;
 import io.elasticmoe.worker.store.KeyValueStore;
 import io.elasticmoe.worker.transport.UcxTransport;
+import io.grpc.StatusRuntimeException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -28,6 +31,11 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.Callable;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.logging.Level;
+import java.util.logging.Logger;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -46,6 +54,8 @@ import picocli.CommandLine.Option;
       "Start one process per rank of --world with the same --store-dir (single host, no operator)."
     })
 public final class RunCommand implements Callable<Integer> {
+
+  private static final Logger LOG = Logger.getLogger(RunCommand.class.getName());
 
   /** How long a rank without a world waits between looks for one. */
   private static final Duration IDLE_POLL = Duration.ofMillis(20);
@@ -131,11 +141,12 @@ public final class RunCommand implements Callable<Integer> {
             layout, rank, store, Duration.ofMillis(timeoutMillis), Duration.ofMillis(connectTimeoutMillis), transports)) {
       ObservedViews views = new ObservedViews();
       views.add(new WorldView(0, world, WorldView.Directive.RUN));
-      RankRuntime runtime = runtime(backend, store, views, out);
-      out.printf("rank=%d epoch=0 connecting to world %s%n", rank, Arrays.toString(world));
-      out.flush();
       TopkRouter router = new TopkRouter(hidden, logicalExperts, topk, seed);
       MoeLayer layer = new MoeLayer(backend, router, intermediate, seed, dispatchDtype.equals("fp8"), placement, 0);
+      // No operator re-plans here: every rank routes by the same uniform plan over --world (version 0).
+      RankRuntime runtime = runtime(backend, store, views, layer, out);
+      out.printf("rank=%d epoch=0 connecting to world %s%n", rank, Arrays.toString(world));
+      out.flush();
       LoadDriver driver = new LoadDriver(layer, rank, tokens, hidden, seed);
       List<Long> window = new ArrayList<>();
       long idleSince = System.nanoTime();
@@ -172,18 +183,24 @@ public final class RunCommand implements Callable<Integer> {
 
   /**
    * Rendezvous mode: the first RUN assignment fixes maxRanks and the placement fixes slots per rank.
-   * Every assignment from the Watch stream goes into {@link ObservedViews}; {@link RankRuntime} joins the
-   * running world and switches worlds at checkpoints agreed by all its ranks, so no peer is ever a step
-   * ahead in another world. Peers masked on timeout are reported (ReportPeerFailure), and per-slot load
-   * goes to the placement service every report interval.
+   * Every assignment from the Watch stream goes into {@link ObservedViews}, and so does every placement
+   * version newer than this rank has (fetched when an assignment or a load report names one);
+   * {@link RankRuntime} joins the running world and switches worlds, and placement versions, at
+   * checkpoints agreed by all its ranks, so no peer is ever a step ahead in another world or routes by
+   * another placement. Peers masked on timeout are reported (ReportPeerFailure), and per-slot load goes
+   * to the placement service every report interval, under the version it was counted with.
    */
   private int runWithRendezvous(PrintWriter out) throws Exception {
     ObservedViews views = new ObservedViews();
+    ExecutorService placementFetcher = Executors.newSingleThreadExecutor(Thread.ofPlatform().daemon().factory());
     try (RendezvousClient client = RendezvousClient.fromEnv()) {
       rank = client.identity().rank();
-      client.start(a -> views.add(new WorldView(a.getEpoch(),
-          a.getActiveRanksList().stream().mapToInt(Integer::intValue).toArray(),
-          WorldView.Directive.valueOf(a.getDirective().name()))));
+      PlacementFetch fetch = new PlacementFetch(client, views, placementFetcher);
+      client.start(a -> {
+        views.add(new WorldView(a.getEpoch(), a.getActiveRanksList().stream().mapToInt(Integer::intValue).toArray(),
+            WorldView.Directive.valueOf(a.getDirective().name())));
+        fetch.atLeast(a.getPlacementVersion());
+      });
       Assignment first = client.awaitAssignment(
           a -> a.getDirective() == Directive.RUN || a.getDirective() == Directive.EXIT, Duration.ofMinutes(10));
       if (first.getDirective() == Directive.EXIT) {
@@ -191,17 +208,17 @@ public final class RunCommand implements Callable<Integer> {
         return 0;
       }
       var placementMessage = client.placement();
-      ExpertPlacement placement = PlacementDecoder.decode(placementMessage);
-      long placementVersion = placementMessage.getVersion();
+      fetch.received(placementMessage);
       DispatchLayout layout = DispatchLayout.of(first.getMaxRanks(), placementMessage.getSlotsPerRank(), tokens, hidden);
       try (CpuDispatchBackend backend = new CpuDispatchBackend(
           layout, rank, client.store(), Duration.ofMillis(timeoutMillis), Duration.ofMillis(connectTimeoutMillis), transports)) {
-        RankRuntime runtime = runtime(backend, client.store(), views, out);
         TopkRouter router = new TopkRouter(hidden, placementMessage.getNumLogicalExperts(), topk, seed);
-        MoeLayer layer = new MoeLayer(backend, router, intermediate, seed, dispatchDtype.equals("fp8"), placement, 0);
+        // Replaced by the agreed world's placement when this rank joins one.
+        MoeLayer layer = new MoeLayer(backend, router, intermediate, seed, dispatchDtype.equals("fp8"),
+            PlacementDecoder.decode(placementMessage), 0);
+        RankRuntime runtime = runtime(backend, client.store(), views, layer, out);
         LoadDriver driver = new LoadDriver(layer, rank, tokens, hidden, seed);
         List<Long> window = new ArrayList<>();
-        long placementEpoch = -1;
         for (long done = 0; steps == 0 || done < steps; ) {
           switch (runtime.beforeStep()) {
             case EXITED -> {
@@ -217,16 +234,6 @@ public final class RunCommand implements Callable<Integer> {
             }
             case RUNNING -> {}
           }
-          if (runtime.epoch() != placementEpoch) {
-            // A new world may come with a new placement; every rank fetches it at the same switch.
-            placementEpoch = runtime.epoch();
-            long wanted = client.assignment().map(Assignment::getPlacementVersion).orElse(placementVersion);
-            if (wanted != placementVersion) {
-              placementMessage = client.placement();
-              placementVersion = placementMessage.getVersion();
-              layer.updatePlacement(PlacementDecoder.decode(placementMessage), 0);
-            }
-          }
           window.add(step(driver));
           done++;
           for (PeerTimeoutException timeout : backend.takePeerTimeouts()) {
@@ -235,24 +242,77 @@ public final class RunCommand implements Callable<Integer> {
           }
           if (window.size() == reportEvery) {
             long[] load = layer.takeLocalLoad();
-            client.reportLoad(placementVersion, load);
+            // The answer names the operator's current version: a revision whose assignment this rank missed.
+            fetch.atLeast(client.reportLoad(runtime.world().orElseThrow().placementVersion(), load));
             report(out, runtime, done, window, load, backend.queryMask());
           }
         }
       }
+    } finally {
+      placementFetcher.shutdownNow();
     }
     return 0;
   }
 
-  private RankRuntime runtime(CpuDispatchBackend backend, KeyValueStore store, ObservedViews views, PrintWriter out) {
+  /**
+   * Fetches the operator's current placement into {@link ObservedViews} when a newer version is named,
+   * off the stepping and Watch threads. A fetch that fails is tried again at the next mention.
+   */
+  private static final class PlacementFetch {
+    private final RendezvousClient client;
+    private final ObservedViews views;
+    private final ExecutorService executor;
+    private final AtomicLong newest = new AtomicLong();
+
+    PlacementFetch(RendezvousClient client, ObservedViews views, ExecutorService executor) {
+      this.client = client;
+      this.views = views;
+      this.executor = executor;
+    }
+
+    void received(io.elasticmoe.api.rendezvous.v1alpha1.ExpertPlacement message) {
+      views.addPlacement(new ObservedPlacement(message.getVersion(), message.getEpoch(), message.toByteArray()));
+      newest.accumulateAndGet(message.getVersion(), Math::max);
+    }
+
+    void atLeast(long version) {
+      if (version > newest.get()) {
+        executor.execute(() -> {
+          if (version > newest.get()) {
+            try {
+              received(client.placement());
+            } catch (StatusRuntimeException e) {
+              LOG.log(Level.WARNING, "placement version " + version + " named but not fetched: " + e.getStatus());
+            }
+          }
+        });
+      }
+    }
+  }
+
+  private RankRuntime runtime(CpuDispatchBackend backend, KeyValueStore store, ObservedViews views, MoeLayer layer,
+      PrintWriter out) {
     // A world that ignores a newer epoch for longer than a peer timeout plus a connect is gone.
     Duration staleWorldAfter = Duration.ofMillis(2 * (timeoutMillis + connectTimeoutMillis));
     return new RankRuntime(backend, new EpochSwitchStore(store, Duration.ofMillis(connectTimeoutMillis)), views,
         new RankRuntime.Settings(switchInterval, IDLE_POLL, staleWorldAfter), System::nanoTime, s -> {
+          s.placement().ifPresent(encoded -> {
+            layer.updatePlacement(PlacementDecoder.decode(parsePlacement(encoded)), 0);
+            // Counted over the old placement's slots; the operator weighs reports per version.
+            layer.takeLocalLoad();
+          });
           out.printf("rank=%d %s %s at step %d%s%n", rank, s.from() == null ? "joined" : s.stayed() ? "switched to" : "left for",
               s.to(), s.atStep(), s.connectTimeout().map(e -> " (connect timed out: " + e.getMessage() + ")").orElse(""));
           out.flush();
         });
+  }
+
+  private static io.elasticmoe.api.rendezvous.v1alpha1.ExpertPlacement parsePlacement(byte[] encoded) {
+    try {
+      return io.elasticmoe.api.rendezvous.v1alpha1.ExpertPlacement.parseFrom(encoded);
+    } catch (InvalidProtocolBufferException e) {
+      throw new IllegalStateException("the agreed world's placement in the store is not an ExpertPlacement message", e);
+    }
   }
 
   private long step(LoadDriver driver) {

@@ -6,7 +6,9 @@ import io.elasticmoe.worker.runtime.DispatchBackend;
 import io.elasticmoe.worker.runtime.DispatchResult;
 import io.elasticmoe.worker.runtime.Fp8Codec;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * One synthetic MoE layer on one rank: route (logical experts), pick a physical replica per selection
@@ -42,15 +44,30 @@ public final class MoeLayer {
     updatePlacement(placement, layer);
   }
 
-  /** Switches to a new placement version; experts are built lazily from their seeds. */
+  /**
+   * Switches to a new placement version. Nothing is copied between ranks: an expert's weights follow from
+   * its seed and logical id, so a slot that now hosts another expert builds it on its first tokens, and
+   * experts this rank no longer hosts are dropped.
+   */
   public void updatePlacement(ExpertPlacement placement, int layer) {
     int slots = placement.phy2log()[layer].length;
-    if (slots % backend.layout().numLocalExperts() != 0) {
+    int numLocal = backend.layout().numLocalExperts();
+    if (slots % numLocal != 0) {
       throw new IllegalArgumentException("placement has " + slots + " physical slots; it must be a multiple of the "
-          + backend.layout().numLocalExperts() + " slots per rank");
+          + numLocal + " slots per rank");
     }
     this.placement = placement;
     this.layer = layer;
+    Set<Integer> hosted = new HashSet<>();
+    for (int localSlot = 0; localSlot < numLocal; localSlot++) {
+      hosted.add(placement.phy2log()[layer][backend.rank() * numLocal + localSlot]);
+    }
+    experts.keySet().retainAll(hosted);
+  }
+
+  /** Logical experts whose weights this rank holds now (built on first use, dropped when no longer hosted). */
+  public Set<Integer> builtExperts() {
+    return Set.copyOf(experts.keySet());
   }
 
   /** Physical expert ids {@code [T, K]} for logical selections under the current placement. */

@@ -6,6 +6,7 @@ import java.util.Optional;
 import java.util.OptionalLong;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.function.LongFunction;
 
 /**
  * Decides when the ranks of a running world switch to the next one, so that all of them switch at the
@@ -24,6 +25,10 @@ import java.util.TreeSet;
  * every read at it, all readers see the same counter and the same (last written) successor, and nobody
  * writes at a checkpoint where a switch is due. The per-step cost is one store read every
  * {@code interval} steps.
+ *
+ * <p>A new placement version in the same epoch switches the same way (a new generation with the same
+ * ranks), so every rank routes by it from the same step; routing by different placements for one step
+ * would send tokens to slots that now hold other experts.
  */
 public final class EpochSwitchPlanner {
 
@@ -103,8 +108,29 @@ public final class EpochSwitchPlanner {
    * when nothing else changed, and the world remembers it as drained. Any other rank proposes a newer
    * epoch's ranks. Either way, ranks the world drained stay out while the epoch still lists them, except
    * those in {@code rejoining}: a new process of the rank waits to join, so the listing is about it.
+   *
+   * <p>{@code placementFor} gives the newest placement version this rank received per epoch. A successor
+   * routes by the newest one planned for its epoch, never by an older version than {@code current}'s
+   * (none received yet: it keeps {@code current}'s, and a later checkpoint installs the epoch's own). With
+   * no change of ranks, a newer version for the current epoch is itself a successor: the same ranks at
+   * the next generation, so that no connection changes and every rank routes by it from the same step.
    */
   public static Optional<AgreedWorld> proposal(int self, AgreedWorld current, Optional<WorldView> newest,
+      Set<Integer> rejoining, LongFunction<OptionalLong> placementFor) {
+    Optional<AgreedWorld> membership = membershipProposal(self, current, newest, rejoining);
+    if (membership.isPresent()) {
+      AgreedWorld next = membership.get();
+      long version = Math.max(current.placementVersion(), placementFor.apply(next.epoch()).orElse(0));
+      return Optional.of(new AgreedWorld(next.epoch(), next.generation(), next.ranks(), next.drained(), version));
+    }
+    OptionalLong revised = placementFor.apply(current.epoch());
+    if (revised.isPresent() && revised.getAsLong() > current.placementVersion()) {
+      return Optional.of(current.withPlacement(revised.getAsLong()));
+    }
+    return Optional.empty();
+  }
+
+  private static Optional<AgreedWorld> membershipProposal(int self, AgreedWorld current, Optional<WorldView> newest,
       Set<Integer> rejoining) {
     if (newest.isEmpty()) {
       return Optional.empty();
@@ -160,9 +186,13 @@ public final class EpochSwitchPlanner {
   /**
    * The data-plane steps of a rank that stays, from {@code from} to {@code to}. A newer epoch goes through
    * {@link WorldChangePlanner} (its connect barrier includes ranks that join); a new generation of the
-   * same epoch only removes ranks, so it disconnects them and connects nothing.
+   * same epoch only removes ranks (or none, for a new placement), so it disconnects them and connects
+   * nothing. Placement versions never go back.
    */
   public static WorldChange change(int self, Set<Integer> connected, int[] mask, AgreedWorld from, AgreedWorld to) {
+    if (to.placementVersion() < from.placementVersion()) {
+      throw new IllegalArgumentException("cannot switch from " + from + " to an older placement in " + to);
+    }
     if (to.epoch() > from.epoch()) {
       return WorldChangePlanner.plan(self, connected, mask, new WorldView(to.epoch(), to.ranks(), WorldView.Directive.RUN));
     }

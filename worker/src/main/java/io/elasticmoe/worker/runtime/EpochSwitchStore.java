@@ -9,8 +9,11 @@ import java.util.Optional;
  * The store keys of the collective switch ({@link EpochSwitchPlanner}), under {@code EPOCH_SWITCH/}:
  * per world {@code {id}/announced} (the counter read at every checkpoint), {@code {id}/next} (the
  * successor) and {@code {id}/done} (ranks that have read both), plus {@code current} (the world running now, read by ranks waiting to join), {@code joining/{rank}}
- * (a process of that rank waits to join) and
- * {@code founder/{epoch}} (elects the rank that names a world when none runs).
+ * (a process of that rank waits to join),
+ * {@code founder/{epoch}} (elects the rank that names a world when none runs) and {@code placement/{version}}
+ * (the encoded placement a world routes by: written by whoever names the world, before naming it, so
+ * every rank switching to or joining the world installs the same bytes, even one that never received
+ * that version itself).
  */
 public final class EpochSwitchStore {
 
@@ -37,21 +40,35 @@ public final class EpochSwitchStore {
     store.add(PREFIX + from.id() + "/announced", EpochSwitchPlanner.announcement(targetStep));
   }
 
+  public void publishPlacement(ObservedPlacement placement) {
+    store.set(PREFIX + "placement/" + placement.version(), placement.encoded());
+  }
+
+  /** The encoded placement of {@code version}, published before any world routing by it was named. */
+  public byte[] placement(long version) throws StoreTimeoutException {
+    return store.get(PREFIX + "placement/" + version, timeout);
+  }
+
   public AgreedWorld successor(AgreedWorld from) throws StoreTimeoutException {
     return AgreedWorld.decode(store.get(PREFIX + from.id() + "/next", timeout));
   }
 
   /**
-   * Counts this rank out of {@code world} after it read the successor; the last of its ranks drops the
-   * world's keys. A rank that died in the world never counts itself out, so a world that lost a rank
-   * leaves its three small keys behind (bounded by the number of losses, not of steps).
+   * Counts this rank out of {@code world} after it read the successor {@code next} (and its placement);
+   * the last of its ranks drops the world's keys, and its placement when {@code next} routes by another
+   * one (worlds follow each other, so no later world names it again). A rank that died in the world never
+   * counts itself out, so a world that lost a rank leaves its small keys behind (bounded by the number of
+   * losses, not of steps).
    */
-  public void leftWorld(AgreedWorld world) {
+  public void leftWorld(AgreedWorld world, AgreedWorld next) {
     String done = PREFIX + world.id() + "/done";
     if (store.add(done, 1) == world.ranks().length) {
       store.deleteKey(PREFIX + world.id() + "/announced");
       store.deleteKey(PREFIX + world.id() + "/next");
       store.deleteKey(done);
+      if (world.placementVersion() != next.placementVersion() && world.placementVersion() > 0) {
+        store.deleteKey(PREFIX + "placement/" + world.placementVersion());
+      }
     }
   }
 

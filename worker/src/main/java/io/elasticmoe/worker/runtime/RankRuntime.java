@@ -3,7 +3,10 @@ package io.elasticmoe.worker.runtime;
 import io.elasticmoe.worker.store.StoreTimeoutException;
 import java.time.Duration;
 import java.util.Arrays;
+import java.util.HashMap;
+import java.util.Map;
 import java.util.Optional;
+import java.util.OptionalLong;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.function.Consumer;
@@ -46,8 +49,13 @@ public final class RankRuntime {
     }
   }
 
-  /** One change of world as this rank applied it: {@code from} is null when it joined. */
-  public record Switch(AgreedWorld from, AgreedWorld to, long atStep, boolean stayed, Optional<StoreTimeoutException> connectTimeout) {}
+  /**
+   * One change of world as this rank applied it: {@code from} is null when it joined. {@code placement}
+   * is the encoded placement of {@code to.placementVersion()} when this rank must install it before its
+   * next step: on a join into a world with a version, or when the world's version changed.
+   */
+  public record Switch(AgreedWorld from, AgreedWorld to, long atStep, boolean stayed,
+      Optional<StoreTimeoutException> connectTimeout, Optional<byte[]> placement) {}
 
   private final DispatchBackend backend;
   private final EpochSwitchStore switches;
@@ -126,19 +134,32 @@ public final class RankRuntime {
       // Rare: only when the world drained a rank that the newer epoch still lists.
       EpochSwitchPlanner.drainedStillListed(world, newest.get()).stream().filter(switches::isJoining).forEach(rejoining::add);
     }
-    Optional<AgreedWorld> proposal = EpochSwitchPlanner.proposal(self(), world, newest, rejoining);
+    // The Watch listener may add placements meanwhile: publish the very one the proposal names.
+    Map<Long, Optional<ObservedPlacement>> placements = new HashMap<>();
+    Optional<AgreedWorld> proposal = EpochSwitchPlanner.proposal(self(), world, newest, rejoining,
+        epoch -> placements.computeIfAbsent(epoch, views::placementFor)
+            .map(p -> OptionalLong.of(p.version())).orElse(OptionalLong.empty()));
     switch (EpochSwitchPlanner.decide(steps, checkpointInterval, counter, proposal.isPresent())) {
-      case ANNOUNCE -> switches.announce(world, steps + checkpointInterval, proposal.orElseThrow());
+      case ANNOUNCE -> {
+        AgreedWorld next = proposal.orElseThrow();
+        if (next.placementVersion() != world.placementVersion()) {
+          // Published before the successor names it: a rank that never received it reads it at the switch.
+          switches.publishPlacement(placements.get(next.epoch()).orElseThrow());
+        }
+        switches.announce(world, steps + checkpointInterval, next);
+      }
       case SWITCH -> {
         AgreedWorld next = switches.successor(world);
-        switches.leftWorld(world);
-        switchTo(next);
+        Optional<byte[]> placement = next.contains(self()) && next.placementVersion() != world.placementVersion()
+            ? Optional.of(switches.placement(next.placementVersion())) : Optional.empty();
+        switches.leftWorld(world, next);
+        switchTo(next, placement);
       }
       case CONTINUE, PENDING -> {}
     }
   }
 
-  private void switchTo(AgreedWorld next) {
+  private void switchTo(AgreedWorld next, Optional<byte[]> placement) {
     AgreedWorld from = world;
     long at = steps;
     if (!next.contains(self())) {
@@ -153,7 +174,7 @@ public final class RankRuntime {
     Optional<StoreTimeoutException> timeout =
         next.epoch() > from.epoch() ? connect(change.epoch(), change.connect(), change.world()) : Optional.empty();
     enter(next);
-    onSwitch.accept(new Switch(from, next, at, true, timeout));
+    onSwitch.accept(new Switch(from, next, at, true, timeout, placement));
   }
 
   private void leave(AgreedWorld from, AgreedWorld next, long at) {
@@ -169,10 +190,10 @@ public final class RankRuntime {
       case DRAIN -> State.DRAINED;
       case RUN, REJOIN -> State.IDLE;
     };
-    onSwitch.accept(new Switch(from, next, at, false, Optional.empty()));
+    onSwitch.accept(new Switch(from, next, at, false, Optional.empty(), Optional.empty()));
   }
 
-  private void join() {
+  private void join() throws StoreTimeoutException {
     Optional<WorldView> newest = views.newest();
     if (newest.isEmpty()) {
       return;
@@ -184,7 +205,7 @@ public final class RankRuntime {
     }
   }
 
-  private void joinAgreedWorld(WorldView newest) {
+  private void joinAgreedWorld(WorldView newest) throws StoreTimeoutException {
     if (!markedJoining) {
       switches.markJoining(self());
       markedJoining = true;
@@ -201,7 +222,10 @@ public final class RankRuntime {
       // One rank names the world of its newest epoch; it is the world a running one would switch to.
       foundingTriedFor = newest.epoch();
       if (switches.claimFounding(newest.epoch())) {
-        AgreedWorld first = new AgreedWorld(newest.epoch(), 0, newest.activeRanks());
+        Optional<ObservedPlacement> placement = views.placementFor(newest.epoch());
+        placement.ifPresent(switches::publishPlacement);
+        AgreedWorld first = new AgreedWorld(newest.epoch(), 0, newest.activeRanks(), new int[0],
+            placement.map(ObservedPlacement::version).orElse(0L));
         switches.publishCurrent(first);
         current = Optional.of(first);
       }
@@ -211,12 +235,14 @@ public final class RankRuntime {
       return;
     }
     AgreedWorld agreed = current.get();
+    Optional<byte[]> placement = agreed.placementVersion() > 0
+        ? Optional.of(switches.placement(agreed.placementVersion())) : Optional.empty();
     int[] peers = Arrays.stream(agreed.ranks()).filter(r -> r != self()).toArray();
     Optional<StoreTimeoutException> timeout = connect(agreed.epoch(), peers, agreed.ranks());
     switches.clearJoining(self());
     markedJoining = false;
     enter(agreed);
-    onSwitch.accept(new Switch(null, agreed, 0, true, timeout));
+    onSwitch.accept(new Switch(null, agreed, 0, true, timeout, placement));
   }
 
   /**
