@@ -65,8 +65,11 @@ class RankRuntimeTest {
     final ObservedViews views = new ObservedViews();
     final RecordingBackend backend;
     final RankRuntime runtime;
-    final Deque<WorldView> inbox = new ArrayDeque<>();
+    /** WorldViews and ObservedPlacements not delivered yet. */
+    final Deque<Object> inbox = new ArrayDeque<>();
     final List<Switch> switches = new ArrayList<>();
+    /** What the MoE layer would route by: the bytes of the last placement a switch handed over. */
+    byte[] installed;
     /** Steps started per world id, kept after the rank left the world. */
     final Map<String, Long> started = new HashMap<>();
     boolean dead;
@@ -80,11 +83,18 @@ class RankRuntimeTest {
       this.rank = rank;
       this.backend = new RecordingBackend(rank);
       this.runtime = new RankRuntime(backend, new EpochSwitchStore(store, Duration.ofSeconds(1)), views,
-          new RankRuntime.Settings(interval, Duration.ofMillis(1), Duration.ofSeconds(30)), () -> clock[0], switches::add);
+          new RankRuntime.Settings(interval, Duration.ofMillis(1), Duration.ofSeconds(30)), () -> clock[0], s -> {
+            switches.add(s);
+            s.placement().ifPresent(encoded -> installed = encoded);
+          });
     }
 
-    void deliver(WorldView view) {
-      views.add(view);
+    void deliver(Object received) {
+      if (received instanceof WorldView view) {
+        views.add(view);
+      } else {
+        views.addPlacement((ObservedPlacement) received);
+      }
     }
 
     State step() throws Exception {
@@ -157,6 +167,42 @@ class RankRuntimeTest {
     assertThat(r0.backend.calls).containsExactly("connect 9 [1] [0, 1]");
   }
 
+  @Test
+  void aSameEpochPlacementIsInstalledByAllRanksAtOneStepAlsoByOneThatNeverReceivedIt() throws Exception {
+    MapKeyValueStore store = new MapKeyValueStore();
+    Rank r0 = new Rank(0, store, 2);
+    Rank r1 = new Rank(1, store, 2);
+    ObservedPlacement first = placement(4, 1);
+    WorldView view = new WorldView(1, new int[] {0, 1}, Directive.RUN);
+    for (Rank r : List.of(r0, r1)) {
+      r.deliver(first);
+      r.deliver(view);
+    }
+    stepAll(r0, r1);
+    assertThat(r0.runtime.world().orElseThrow().placementVersion()).as("founded with the placement it had").isEqualTo(4);
+    assertThat(r1.installed).as("the joiner installs the founder's bytes").isEqualTo(first.encoded());
+    stepAll(r0, r1);
+
+    r0.deliver(placement(5, 1)); // the re-plan; rank 1's placement fetch failed, it never receives version 5
+    stepAll(r0, r1); // checkpoint 2: rank 0 announces world 1.1 with version 5 for step 4
+    assertThat(r1.installed).isEqualTo(first.encoded());
+    stepAll(r0, r1);
+    stepAll(r0, r1); // checkpoint 4: both switch before step 5
+    assertThat(r0.switches).extracting(x -> x.to().id() + "@" + x.atStep() + " v" + x.to().placementVersion())
+        .containsExactly("1.0@0 v4", "1.1@4 v5");
+    assertThat(r1.switches).extracting(x -> x.to().id() + "@" + x.atStep() + " v" + x.to().placementVersion())
+        .containsExactly("1.0@0 v4", "1.1@4 v5");
+    assertThat(r1.installed).as("read from the store").isEqualTo(placement(5, 1).encoded());
+    assertThat(r0.backend.calls).as("no connection changes").containsExactly("connect 1 [1] [0, 1]", "disconnect []");
+    assertThat(store.values.keySet()).as("the replaced placement is dropped with its world")
+        .contains("EPOCH_SWITCH/placement/5").doesNotContain("EPOCH_SWITCH/placement/4");
+  }
+
+  /** The placement the test's operator publishes as {@code version} for {@code epoch}. */
+  private static ObservedPlacement placement(long version, long epoch) {
+    return new ObservedPlacement(version, epoch, ("placement " + version + " of epoch " + epoch).getBytes());
+  }
+
   private static void stepAll(Rank... ranks) throws Exception {
     for (Rank r : ranks) {
       assertThat(r.step()).as("rank %d", r.rank).isEqualTo(State.RUNNING);
@@ -166,9 +212,12 @@ class RankRuntimeTest {
   /**
    * Generated runs: ranks step at random speeds under the one constraint the data path imposes (a rank
    * finishes step n of a world only after every live member started it), Watch streams deliver views
-   * late, and the membership grows, drains and loses ranks at random moments, several changes overlapping.
-   * Every switch out of a world happens at one step on all its ranks, every connect of an epoch names the
-   * same world, and in the end every live rank steps in the last epoch's world.
+   * late, and the membership grows, drains and loses ranks at random moments, several changes overlapping,
+   * while the operator publishes a placement with every epoch and re-plans within epochs (placements
+   * arrive before or after their epoch's view). Every switch out of a world happens at one step on all
+   * its ranks for one successor (so one placement version), placement versions never go back, every rank
+   * steps with the placement bytes of its world's version, every connect of an epoch names the same
+   * world, and in the end every live rank steps in the last epoch's world with the newest placement.
    */
   @Property(tries = 300)
   void everyRankOfAWorldSwitchesAtTheSameStep(@ForAll long seed, @ForAll @IntRange(min = 1, max = 5) int interval)
@@ -180,19 +229,22 @@ class RankRuntimeTest {
     long epoch = 1;
     Set<Integer> members = new TreeSet<>();
     int initial = 1 + random.nextInt(4);
+    List<ObservedPlacement> published = new ArrayList<>();
     for (int r = 0; r < initial; r++) {
       members.add(r);
       Rank rank = new Rank(r, store, interval);
       live.put(r, rank);
       all.add(rank);
     }
-    commit(live, epoch, members, Set.of());
+    commit(live, epoch, members, Set.of(), published, random);
+    // A process fetches the current placement before it steps (RunCommand), so its first world has one.
+    live.values().forEach(r -> r.deliver(published.getFirst()));
     int changes = 0;
     Set<Integer> draining = new TreeSet<>();
     Set<Integer> killed = new TreeSet<>();
     for (int tick = 0; tick < 200_000; tick++) {
       if (changes < 6 && draining.size() < 2 && random.nextInt(60) == 0) {
-        int kind = random.nextInt(3);
+        int kind = random.nextInt(4);
         List<Integer> running = live.values().stream().filter(r -> r.runtime.state() == State.RUNNING && members.contains(r.rank))
             .map(r -> r.rank).filter(r -> !draining.contains(r)).toList();
         if (kind == 0 && live.size() < MAX_RANKS) {
@@ -200,11 +252,12 @@ class RankRuntimeTest {
           int fresh = freeRank(random, live, all);
           if (fresh >= 0) {
             Rank rank = new Rank(fresh, store, interval);
+            rank.deliver(published.getLast()); // a new process fetches the current placement first
             killed.remove(fresh);
             live.put(fresh, rank);
             all.add(rank);
             members.add(fresh);
-            commit(live, ++epoch, members, draining);
+            commit(live, ++epoch, members, draining, published, random);
             changes++;
           }
         } else if (kind == 1 && running.size() > 1) {
@@ -220,7 +273,11 @@ class RankRuntimeTest {
           dead.dead = true;
           killed.add(victim);
           members.remove(victim);
-          commit(live, ++epoch, members, draining);
+          commit(live, ++epoch, members, draining, published, random);
+          changes++;
+        } else if (kind == 3) {
+          // A load-driven re-plan: a new version in the same epoch.
+          publish(live, members, published, epoch);
           changes++;
         }
       }
@@ -246,24 +303,32 @@ class RankRuntimeTest {
         live.remove(rank.rank);
         members.remove(rank.rank);
         draining.remove(rank.rank);
-        commit(live, ++epoch, members, draining);
+        commit(live, ++epoch, members, draining, published, random);
       }
-      if (changes == 6 && draining.isEmpty() && settled(live, epoch, members, interval)) {
+      if (state == State.RUNNING) {
+        AgreedWorld world = rank.runtime.world().orElseThrow();
+        assertThat(rank.installed).as("rank %d steps in %s with its placement", rank.rank, world)
+            .isEqualTo(published.stream().filter(p -> p.version() == world.placementVersion()).findFirst().orElseThrow().encoded());
+      }
+      if (changes == 6 && draining.isEmpty() && settled(live, epoch, members, published.getLast().version(), interval)) {
         break;
       }
     }
-    assertThat(settled(live, epoch, members, interval))
-        .as("every live rank runs the last epoch %d %s: %s", epoch, members,
+    assertThat(settled(live, epoch, members, published.getLast().version(), interval))
+        .as("every live rank runs the last epoch %d %s with placement %d: %s", epoch, members, published.getLast().version(),
             all.stream().map(r -> r.rank + "@" + r.world() + "/" + r.runtime.steps() + " " + r.runtime.state() + " "
                 + r.switches.stream().map(s -> (s.from() == null ? "-" : s.from().id()) + ">" + s.to() + "@" + s.atStep()).toList()).toList())
         .isTrue();
 
+    Map<String, Set<String>> successorsOf = new HashMap<>();
     Map<String, Set<Long>> switchStepsOutOf = new HashMap<>();
     Map<Long, Set<String>> worldsConnectedPerEpoch = new HashMap<>();
     for (Rank r : all) {
       for (Switch s : r.switches) {
         if (s.from() != null) {
           switchStepsOutOf.computeIfAbsent(s.from().id(), k -> new TreeSet<>()).add(s.atStep());
+          successorsOf.computeIfAbsent(s.from().id(), k -> new TreeSet<>()).add(s.to().toString());
+          assertThat(s.to().placementVersion()).as("%s after %s", s.to(), s.from()).isGreaterThanOrEqualTo(s.from().placementVersion());
         }
       }
       for (String call : r.backend.calls) {
@@ -275,6 +340,7 @@ class RankRuntimeTest {
       }
     }
     assertThat(switchStepsOutOf).allSatisfy((world, steps) -> assertThat(steps).as("switch steps out of %s", world).hasSize(1));
+    assertThat(successorsOf).allSatisfy((world, next) -> assertThat(next).as("successors of %s", world).hasSize(1));
     assertThat(worldsConnectedPerEpoch).allSatisfy((e, worlds) -> assertThat(worlds).as("worlds connected at epoch %d", e).hasSize(1));
   }
 
@@ -306,9 +372,11 @@ class RankRuntimeTest {
     return latest == peer && peer.runtime.state() != State.DRAINED && peer.runtime.state() != State.EXITED;
   }
 
-  private static boolean settled(Map<Integer, Rank> live, long epoch, Set<Integer> members, int interval) {
+  private static boolean settled(Map<Integer, Rank> live, long epoch, Set<Integer> members, long placementVersion,
+      int interval) {
     for (Rank r : live.values()) {
-      if (r.runtime.world().filter(w -> w.epoch() == epoch && Arrays.equals(w.ranks(), toArray(members))).isEmpty()
+      if (r.runtime.world().filter(w -> w.epoch() == epoch && Arrays.equals(w.ranks(), toArray(members))
+          && w.placementVersion() == placementVersion).isEmpty()
           || r.runtime.steps() < 2L * interval) {
         return false;
       }
@@ -333,12 +401,30 @@ class RankRuntimeTest {
     return free.isEmpty() ? -1 : free.get(random.nextInt(free.size()));
   }
 
-  private static void commit(Map<Integer, Rank> live, long epoch, Set<Integer> members, Set<Integer> draining) {
+  /**
+   * The operator commits {@code epoch} with a new placement planned for it; each member receives the view
+   * and the placement, either first (separate streams).
+   */
+  private static void commit(Map<Integer, Rank> live, long epoch, Set<Integer> members, Set<Integer> draining,
+      List<ObservedPlacement> published, Random random) {
+    boolean placementFirst = random.nextBoolean();
+    if (placementFirst) {
+      publish(live, members, published, epoch);
+    }
     for (Rank r : live.values()) {
       if (members.contains(r.rank)) {
         r.inbox.add(new WorldView(epoch, toArray(members), draining.contains(r.rank) ? Directive.DRAIN : Directive.RUN));
       }
     }
+    if (!placementFirst) {
+      publish(live, members, published, epoch);
+    }
+  }
+
+  private static void publish(Map<Integer, Rank> live, Set<Integer> members, List<ObservedPlacement> published, long epoch) {
+    ObservedPlacement next = placement(published.size() + 1, epoch);
+    published.add(next);
+    live.values().stream().filter(r -> members.contains(r.rank)).forEach(r -> r.inbox.add(next));
   }
 
   private static int[] toArray(Set<Integer> ranks) {
