@@ -7,8 +7,9 @@ import org.eclipse.microprofile.config.inject.ConfigProperty;
 /**
  * Whether the rendezvous gRPC server speaks TLS, and with which certificate. Off by default (tests,
  * local development, benchmarks); the Helm chart turns it on ({@code elasticmoe.rendezvous.tls.enabled}).
- * The pair is loaded (or issued) once per process, when the gRPC server is built, and then shared by
- * the server and by the reconciler, which hands the CA certificate to rank pods.
+ * The pair is loaded (or issued) once per process, at startup or by whichever asks first, and then
+ * shared by the server ({@link RendezvousTlsCustomizer}) and by the reconciler, which hands the CA
+ * certificate to rank pods.
  */
 @ApplicationScoped
 public class RendezvousTls {

@@ -1,13 +1,17 @@
 package io.elasticmoe.operator.tls;
 
+import io.grpc.netty.GrpcSslContexts;
+import io.netty.handler.ssl.SslContextBuilder;
+import io.netty.handler.ssl.SslProvider;
 import io.quarkus.grpc.api.ServerBuilderCustomizer;
 import io.quarkus.grpc.runtime.config.GrpcServerConfiguration;
 import io.quarkus.runtime.Quarkus;
+import io.quarkus.runtime.StartupEvent;
 import io.vertx.grpc.VertxServerBuilder;
 import io.vertx.grpc.server.GrpcServerOptions;
+import jakarta.enterprise.event.Observes;
 import jakarta.inject.Singleton;
-import java.io.ByteArrayInputStream;
-import java.nio.charset.StandardCharsets;
+import javax.net.ssl.SSLException;
 import org.jboss.logging.Logger;
 
 /**
@@ -16,18 +20,20 @@ import org.jboss.logging.Logger;
  * <p>Why a customizer: quarkus-grpc 3.33's separate gRPC server takes a certificate only as files
  * ({@code quarkus.grpc.server.ssl.certificate/key}, read while the server is built) and has no TLS
  * registry hook, but the operator makes its certificate at start from a Secret, after configuration
- * is fixed. A {@link ServerBuilderCustomizer} runs just before that build, so it hands the PEM pair to
- * {@code useTransportSecurity} in memory: no files, no race with Quarkus reading them, and Quarkus's
- * own SSL options stay off (plain-text at the Vert.x layer, TLS in the Netty gRPC transport, the same
- * path as {@code quarkus.grpc.server.transport-security.*}). It runs once, on the event loop that
- * starts the server, before anything is served: the Secret read and the TLS context setup may hold
- * that loop long enough on a slow machine for Vert.x to log a blocked-thread warning, which is harmless.
+ * is fixed. The customizer gives the server's Netty builder a TLS context whose key comes from
+ * {@link RendezvousKeyManager}; the pair is loaded at {@link StartupEvent}, on the main thread.
+ *
+ * <p>Why not load it in {@link #customize}: that runs on a Vert.x event loop, and the Kubernetes client
+ * shares Quarkus's Vert.x, so a blocking Secret read there can wait on the very loop it blocks (seen in
+ * the local cluster: a 15 s stall, a client timeout, and an operator that never started). Handshakes in
+ * the moment between the server's start and the load fail, and clients retry.
  */
 @Singleton
 public class RendezvousTlsCustomizer implements ServerBuilderCustomizer<VertxServerBuilder> {
   private static final Logger LOG = Logger.getLogger(RendezvousTlsCustomizer.class);
 
   private final RendezvousTls tls;
+  private final RendezvousKeyManager keyManager = new RendezvousKeyManager();
 
   public RendezvousTlsCustomizer(RendezvousTls tls) {
     this.tls = tls;
@@ -43,6 +49,20 @@ public class RendezvousTlsCustomizer implements ServerBuilderCustomizer<VertxSer
       fail("elasticmoe.rendezvous.tls.enabled=true and quarkus.grpc.server.ssl.* are both set; "
           + "use one: the operator's own CA, or your certificate with elasticmoe.rendezvous.tls.enabled=false", null);
     }
+    try {
+      // The JDK provider consults the key manager on every handshake (so a later install takes effect).
+      builder.nettyBuilder().sslContext(
+          GrpcSslContexts.configure(SslContextBuilder.forServer(keyManager), SslProvider.JDK).build());
+    } catch (SSLException e) {
+      fail("cannot set up TLS for the rendezvous gRPC server: " + e.getMessage(), e);
+    }
+  }
+
+  /** Reads or issues the pair through the Secret once the application has started (blocking is fine here). */
+  void loadCertificate(@Observes StartupEvent event) {
+    if (!tls.enabled()) {
+      return;
+    }
     RendezvousTlsMaterial material;
     try {
       material = tls.material();
@@ -51,9 +71,7 @@ public class RendezvousTlsCustomizer implements ServerBuilderCustomizer<VertxSer
           + tls.secretName() + "): " + e.getMessage(), e);
       return;
     }
-    builder.useTransportSecurity(
-        new ByteArrayInputStream(material.serverCertificatePem().getBytes(StandardCharsets.US_ASCII)),
-        new ByteArrayInputStream(material.serverKeyPem().getBytes(StandardCharsets.US_ASCII)));
+    keyManager.install(material);
     LOG.infof("The rendezvous gRPC server speaks TLS as %s (certificate valid until %s, CA %s)",
         tls.names().dnsNames(), material.serverCertificate().getNotAfter().toInstant(),
         material.caCertificate().getSubjectX500Principal().getName());

@@ -26,6 +26,10 @@ public record RendezvousTlsMaterial(
     return certificate(serverCertificatePem, "server certificate");
   }
 
+  PrivateKey serverKey() {
+    return privateKey(serverKeyPem, serverCertificate().getPublicKey().getAlgorithm(), "server key");
+  }
+
   PrivateKey caKey() {
     return privateKey(caKeyPem, caCertificate().getPublicKey().getAlgorithm(), "CA key");
   }
