@@ -101,19 +101,84 @@ class EpochSwitchTest {
     assertThat(leftAt).containsKeys("1.0", "2.0", "4.0");
     assertThat(leftAt).allSatisfy((world, successors) -> assertThat(successors).as("switches out of %s", world).hasSize(1));
     assertThat(leftAt.get("1.0")).containsExactly("2.0@" + leftAt.get("1.0").iterator().next().split("@")[1]);
-    assertThat(ranks.get(4).lines()).contains("SWITCH - 2.0 0");
-    assertThat(ranks.get(5).lines()).contains("SWITCH - 2.0 0");
+    assertThat(ranks.get(4).lines()).contains("SWITCH - 2.0 0 v0");
+    assertThat(ranks.get(5).lines()).contains("SWITCH - 2.0 0 v0");
     assertThat(masked).as("only the killed rank is masked, by the survivors of its world").containsOnlyKeys(0, 1, 2)
         .allSatisfy((r, lines) -> assertThat(lines).allMatch(l -> l.startsWith("MASKED 3 4.")));
   }
 
+  /**
+   * Load-driven re-plans while stepping: the operator publishes placement versions 2 and 3 in epoch 1,
+   * then version 4 for epoch 2 (a fifth rank) before that epoch's assignment. Every step is the MoE layer
+   * checked against its reference, so a step where ranks route by different placements fails; every rank
+   * must install each version at the same step, none early, and no rank is ever masked.
+   */
+  @Test
+  void sameEpochPlacementVersionsAreInstalledByAllRanksAtOneStep() throws Exception {
+    Files.createDirectories(dir.resolve("store"));
+    for (int r = 0; r < 4; r++) {
+      start(r, "moe", 2, FINAL_STEPS);
+    }
+    announce("placement 1 1 0,1,2,3");
+    announce("1 0,1,2,3");
+    awaitSteps("1.0", 20, 0, 1, 2, 3);
+    announce("placement 2 1 0,1,2,3");
+    awaitSteps("1.1", 20, 0, 1, 2, 3);
+    announce("placement 3 1 0,1,2,3");
+    awaitSteps("1.2", 20, 0, 1, 2, 3);
+    start(4, "moe", 2, FINAL_STEPS);
+    announce("placement 4 2 0,1,2,3,4"); // published before the epoch commits: nobody installs it early
+    announce("2 0,1,2,3,4");
+    for (int r = 0; r < 5; r++) {
+      RankProcess p = ranks.get(r);
+      assertThat(p.process().waitFor(WAIT_MILLIS, TimeUnit.MILLISECONDS)).as("rank %d exits:%n%s", r, log(r)).isTrue();
+      assertThat(p.process().exitValue()).as("rank %d exit value:%n%s", r, log(r)).isZero();
+      assertThat(p.lines()).as("rank %d", r).contains("DONE").noneMatch(l -> l.startsWith("MASKED"))
+          .noneMatch(l -> l.contains("Exception") || l.contains("CONNECT-TIMEOUT"));
+    }
+
+    ranks.values().forEach(p -> p.lines().stream().filter(l -> l.startsWith("SWITCH") || l.startsWith("INSTALLED"))
+        .forEach(l -> System.out.println("rank " + p.rank() + ": " + l)));
+    Map<String, Set<String>> leftAt = new TreeMap<>();
+    Map<String, Set<String>> phy2logOfVersion = new TreeMap<>();
+    for (RankProcess p : ranks.values()) {
+      for (String line : p.lines()) {
+        String[] f = line.split(" ", 3);
+        if (f[0].equals("SWITCH") && !f[1].equals("-")) {
+          leftAt.computeIfAbsent(f[1], k -> new TreeSet<>()).add(f[2]);
+        }
+        if (f[0].equals("INSTALLED")) {
+          phy2logOfVersion.computeIfAbsent(f[1], k -> new TreeSet<>()).add(f[2]);
+        }
+      }
+    }
+    // Every world is left at one step for one successor with one placement version, by all its ranks.
+    assertThat(leftAt).containsOnlyKeys("1.0", "1.1", "1.2");
+    assertThat(leftAt).allSatisfy((world, successors) -> assertThat(successors).as("switches out of %s", world).hasSize(1));
+    assertThat(leftAt.get("1.0").iterator().next()).startsWith("1.1 ").endsWith(" v2");
+    assertThat(leftAt.get("1.1").iterator().next()).startsWith("1.2 ").endsWith(" v3");
+    assertThat(leftAt.get("1.2").iterator().next()).startsWith("2.0 ").endsWith(" v4");
+    assertThat(ranks.get(4).lines()).contains("SWITCH - 2.0 0 v4");
+    for (int r = 0; r < 4; r++) {
+      assertThat(ranks.get(r).lines().stream().filter(l -> l.startsWith("INSTALLED")).map(l -> l.split(" ")[1]))
+          .as("rank %d installs every version once, in order", r).containsExactly("1", "2", "3", "4");
+    }
+    assertThat(phy2logOfVersion).allSatisfy((v, plans) -> assertThat(plans).as("version %s on every rank", v).hasSize(1));
+    assertThat(phy2logOfVersion.values().stream().map(plans -> plans.iterator().next()).distinct())
+        .as("each version places the experts differently").hasSize(4);
+  }
+
   private void start(int rank) throws IOException {
+    start(rank, "ep", FINAL_EPOCH, FINAL_STEPS);
+  }
+
+  private void start(int rank, String mode, long finalEpoch, long finalSteps) throws IOException {
     String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
     Process process = new ProcessBuilder(
             java, "--enable-native-access=ALL-UNNAMED", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
             "-cp", System.getProperty("java.class.path"), SwitchRank.class.getName(),
             dir.resolve("store").toString(), dir.resolve("membership").toString(), Integer.toString(rank),
-            Integer.toString(INTERVAL), Long.toString(FINAL_EPOCH), Long.toString(FINAL_STEPS))
+            Integer.toString(INTERVAL), Long.toString(finalEpoch), Long.toString(finalSteps), mode)
         .redirectErrorStream(true)
         .start();
     List<String> lines = new CopyOnWriteArrayList<>();

@@ -1,9 +1,18 @@
 package io.elasticmoe.worker.cpu;
 
+import com.google.protobuf.InvalidProtocolBufferException;
+import io.elasticmoe.placement.ExpertPlacement;
+import io.elasticmoe.placement.ExpertPlacementPlanner;
+import io.elasticmoe.placement.PlacementRequest;
+import io.elasticmoe.worker.moe.MoeLayer;
+import io.elasticmoe.worker.moe.PlacementDecoder;
+import io.elasticmoe.worker.moe.TopkRouter;
 import io.elasticmoe.worker.runtime.AgreedWorld;
+import io.elasticmoe.worker.runtime.Bf16;
 import io.elasticmoe.worker.runtime.DispatchLayout;
 import io.elasticmoe.worker.runtime.DispatchResult;
 import io.elasticmoe.worker.runtime.EpochSwitchStore;
+import io.elasticmoe.worker.runtime.ObservedPlacement;
 import io.elasticmoe.worker.runtime.ObservedViews;
 import io.elasticmoe.worker.runtime.PeerTimeoutException;
 import io.elasticmoe.worker.runtime.RankRuntime;
@@ -19,18 +28,24 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Random;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
 
 /**
  * One rank process of {@link EpochSwitchTest}: steps without pause while a membership file (one line per
- * assignment: {@code epoch ranks [drain:r,...]}, appended by the parent as the operator would announce
- * them) changes its world through {@link RankRuntime}. Every step is a checked dispatch + combine
- * ({@link EpCase}) over the world this rank is in, so a peer that stepped in another world fails the check.
+ * assignment: {@code epoch ranks [drain:r,...]}, or per placement the operator publishes:
+ * {@code placement version epoch ranks}, appended by the parent as the operator would announce them)
+ * changes its world through {@link RankRuntime}. In mode {@code ep} every step is a checked dispatch +
+ * combine ({@link EpCase}) over the world this rank is in, so a peer that stepped in another world fails
+ * the check. In mode {@code moe} every step is the synthetic MoE layer routing by the world's placement,
+ * checked against the single-process reference: a peer routing by another placement computes other
+ * experts for this rank's tokens and fails the check.
  *
- * <p>Prints {@code SWITCH from to step}, {@code STEP id n} every 10 steps, {@code MASKED r id step} for
- * every timeout, then {@code DRAINED}, or {@code DONE} after {@code finalSteps} steps in a world of
- * epoch {@code finalEpoch}. Arguments: storeDir membershipFile rank interval finalEpoch finalSteps.
+ * <p>Prints {@code SWITCH from to step vPlacement}, {@code INSTALLED version phy2log},
+ * {@code STEP id n} every 10 steps, {@code MASKED r id step} for every timeout, then {@code DRAINED},
+ * or {@code DONE} after {@code finalSteps} steps in a world of epoch {@code finalEpoch}. Arguments:
+ * storeDir membershipFile rank interval finalEpoch finalSteps mode.
  */
 public final class SwitchRank {
 
@@ -41,6 +56,11 @@ public final class SwitchRank {
   static final int HIDDEN = 512;
   static final int TOPK = 4;
   static final Duration TIMEOUT = Duration.ofSeconds(10);
+  static final int LOGICAL_EXPERTS = 6;
+  static final int INTERMEDIATE = 64;
+  static final long SEED = 3;
+  /** bf16 dispatch: the EP output matches the fp32 reference to this (MoeLayerTest's bound). */
+  static final double MAX_CALC_DIFF = 1e-4;
 
   public static void main(String[] args) throws Exception {
     Path storeDir = Path.of(args[0]);
@@ -49,6 +69,7 @@ public final class SwitchRank {
     int interval = Integer.parseInt(args[3]);
     long finalEpoch = Long.parseLong(args[4]);
     long finalSteps = Long.parseLong(args[5]);
+    boolean moe = args[6].equals("moe");
     ObservedViews views = new ObservedViews();
     Thread watch = new Thread(() -> follow(membership, rank, views), "membership-" + rank);
     watch.setDaemon(true);
@@ -57,10 +78,22 @@ public final class SwitchRank {
     try (DirectoryKeyValueStore store = new DirectoryKeyValueStore(storeDir);
         CpuDispatchBackend backend = new CpuDispatchBackend(
             layout, rank, store, TIMEOUT, Duration.ofSeconds(60), UcxTransport.HOST_TRANSPORTS)) {
+      TopkRouter router = new TopkRouter(HIDDEN, LOGICAL_EXPERTS, TOPK, SEED);
+      MoeLayer[] layer = new MoeLayer[1]; // built from the first world's placement
       RankRuntime runtime = new RankRuntime(backend, new EpochSwitchStore(store, Duration.ofSeconds(60)), views,
           new RankRuntime.Settings(interval, Duration.ofMillis(50), Duration.ofMinutes(2)), System::nanoTime, s -> {
+            s.placement().ifPresent(encoded -> {
+              ExpertPlacement placement = decode(encoded);
+              if (layer[0] == null) {
+                layer[0] = new MoeLayer(backend, router, INTERMEDIATE, SEED, false, placement, 0);
+              } else {
+                layer[0].updatePlacement(placement, 0);
+              }
+              System.out.println("INSTALLED " + s.to().placementVersion() + " " + Arrays.toString(placement.phy2log()[0]));
+            });
             System.out.println("SWITCH " + (s.from() == null ? "-" : s.from().id()) + " " + s.to().id() + " "
-                + s.atStep() + (s.stayed() ? "" : " LEFT") + s.connectTimeout().map(e -> " CONNECT-TIMEOUT " + e.getMessage()).orElse(""));
+                + s.atStep() + " v" + s.to().placementVersion() + (s.stayed() ? "" : " LEFT")
+                + s.connectTimeout().map(e -> " CONNECT-TIMEOUT " + e.getMessage()).orElse(""));
             System.out.flush();
           });
       while (true) {
@@ -79,7 +112,11 @@ public final class SwitchRank {
           System.out.println("DONE");
           return;
         }
-        runStep(backend, world, step);
+        if (moe) {
+          runMoeStep(backend, layer[0], router, world, step);
+        } else {
+          runStep(backend, world, step);
+        }
         for (PeerTimeoutException timeout : backend.takePeerTimeouts()) {
           System.out.println("MASKED " + timeout.rank() + " " + world.id() + " " + step);
         }
@@ -104,6 +141,76 @@ public final class SwitchRank {
   }
 
   /**
+   * One MoE layer step on tokens that depend on (rank, world, step), checked against the single-process
+   * reference over the experts the world's live ranks host under this rank's placement.
+   */
+  private static void runMoeStep(CpuDispatchBackend backend, MoeLayer layer, TopkRouter router, AgreedWorld world, long step) {
+    if (layer == null) {
+      throw new IllegalStateException("world " + world + " routes by no placement; mode moe needs one");
+    }
+    Random random = new Random(world.epoch() * 1_000_003L + world.generation() * 7_919L + step * 31L + backend.rank());
+    short[] x = new short[NUM_TOKENS * HIDDEN];
+    for (int i = 0; i < x.length; i++) {
+      x[i] = Bf16.fromFloat((float) random.nextGaussian());
+    }
+    short[] out = layer.forward(x, NUM_TOKENS);
+    int[] physical = layer.physicalIdx(router.route(x, NUM_TOKENS).logicalIdx(), TOPK);
+    int[] mask = backend.queryMask();
+    boolean[] live = new boolean[MAX_RANKS];
+    Arrays.stream(world.ranks()).forEach(r -> live[r] = mask[r] == 0);
+    short[] reference = MoeLayer.reference(x, NUM_TOKENS, HIDDEN, router, INTERMEDIATE, SEED, physical, LOCAL_EXPERTS, live);
+    double diff = calcDiff(out, reference);
+    if (!(diff < MAX_CALC_DIFF)) {
+      throw new IllegalStateException("rank " + backend.rank() + " step " + step + " of " + world
+          + ": calc_diff " + diff + " against the reference");
+    }
+  }
+
+  /** 1 − cosine similarity, as DeepEP's tests measure it (MoeLayerTest does the same). */
+  private static double calcDiff(short[] a, short[] b) {
+    double dot = 0;
+    double norms = 0;
+    for (int i = 0; i < a.length; i++) {
+      double x = Bf16.toFloat(a[i]);
+      double y = Bf16.toFloat(b[i]);
+      dot += x * y;
+      norms += x * x + y * y;
+    }
+    return norms == 0 ? 0 : 1 - 2 * dot / norms;
+  }
+
+  /**
+   * The operator's plan of {@code version} over {@code ranks}, as the Placement service sends it: load
+   * skewed to expert {@code version mod LOGICAL_EXPERTS}, so each version places the experts differently.
+   */
+  static byte[] placement(long version, long epoch, int[] ranks) {
+    double[][] load = new double[1][LOGICAL_EXPERTS];
+    for (int e = 0; e < LOGICAL_EXPERTS; e++) {
+      load[0][e] = 1 + e + (e == version % LOGICAL_EXPERTS ? 50 : 0);
+    }
+    List<Integer> active = Arrays.stream(ranks).sorted().boxed().toList();
+    ExpertPlacement plan = new ExpertPlacementPlanner().plan(
+        new PlacementRequest(load, MAX_RANKS * LOCAL_EXPERTS, 1, 1, MAX_RANKS, active, List.of()));
+    int maxReplicas = plan.log2phy()[0][0].length;
+    var message = io.elasticmoe.api.rendezvous.v1alpha1.ExpertPlacement.newBuilder()
+        .setVersion(version).setEpoch(epoch).setNumLayers(1).setNumLogicalExperts(LOGICAL_EXPERTS)
+        .setNumPhysicalExperts(MAX_RANKS * LOCAL_EXPERTS).setSlotsPerRank(LOCAL_EXPERTS).setMaxReplicas(maxReplicas)
+        .addAllActiveRanks(active);
+    Arrays.stream(plan.phy2log()[0]).forEach(message::addPhy2Log);
+    Arrays.stream(plan.log2phy()[0]).flatMapToInt(Arrays::stream).forEach(message::addLog2Phy);
+    Arrays.stream(plan.logcnt()[0]).forEach(message::addLogcnt);
+    return message.build().toByteArray();
+  }
+
+  private static ExpertPlacement decode(byte[] encoded) {
+    try {
+      return PlacementDecoder.decode(io.elasticmoe.api.rendezvous.v1alpha1.ExpertPlacement.parseFrom(encoded));
+    } catch (InvalidProtocolBufferException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  /**
    * The Watch stream of this test: every new line of the membership file that names this rank, seen
    * {@code 150 ms × rank} after it appeared, so that ranks learn of a change at different steps, as pods
    * behind different network paths do.
@@ -120,6 +227,13 @@ public final class SwitchRank {
         }
         for (; delivered < lines.size() && System.nanoTime() - appeared.get(delivered) >= lagNanos; delivered++) {
           String[] fields = lines.get(delivered).trim().split(" ");
+          if (fields[0].equals("placement")) {
+            long version = Long.parseLong(fields[1]);
+            long epoch = Long.parseLong(fields[2]);
+            int[] over = Arrays.stream(fields[3].split(",")).mapToInt(Integer::parseInt).toArray();
+            views.addPlacement(new ObservedPlacement(version, epoch, placement(version, epoch, over)));
+            continue;
+          }
           int[] ranks = Arrays.stream(fields[1].split(",")).mapToInt(Integer::parseInt).toArray();
           boolean draining = fields.length > 2 && Arrays.stream(fields[2].substring("drain:".length()).split(","))
               .mapToInt(Integer::parseInt).anyMatch(r -> r == rank);
