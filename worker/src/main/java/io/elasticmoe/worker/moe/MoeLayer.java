@@ -65,10 +65,6 @@ public final class MoeLayer {
     experts.keySet().retainAll(hosted);
   }
 
-  /** Logical experts whose weights this rank holds now (built on first use, dropped when no longer hosted). */
-  public Set<Integer> builtExperts() {
-    return Set.copyOf(experts.keySet());
-  }
 
   /** Physical expert ids {@code [T, K]} for logical selections under the current placement. */
   public int[] physicalIdx(int[] logicalIdx, int topk) {
