@@ -2,8 +2,14 @@ package io.elasticmoe.worker.runtime;
 
 import io.elasticmoe.worker.store.KeyValueStore;
 import io.elasticmoe.worker.store.StoreTimeoutException;
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.time.Duration;
 import java.util.Optional;
+import java.util.zip.DeflaterOutputStream;
+import java.util.zip.InflaterInputStream;
 
 /**
  * The store keys of the collective switch ({@link EpochSwitchPlanner}), under {@code EPOCH_SWITCH/}:
@@ -40,13 +46,29 @@ public final class EpochSwitchStore {
     store.add(PREFIX + from.id() + "/announced", EpochSwitchPlanner.announcement(targetStep));
   }
 
+  /**
+   * Stored deflated: the message pads log2phy with −1, ten bytes each as a varint, so a DeepSeek-V3-sized
+   * placement (61 layers, 256 experts, 288 slots) is ≈ 0.99 MB raw, at the rendezvous store's default
+   * 1 MiB value limit, and ≈ 62 KB deflated (≈ 12 ms to deflate, once per new version, by the announcer).
+   */
   public void publishPlacement(ObservedPlacement placement) {
-    store.set(PREFIX + "placement/" + placement.version(), placement.encoded());
+    ByteArrayOutputStream deflated = new ByteArrayOutputStream();
+    try (DeflaterOutputStream out = new DeflaterOutputStream(deflated)) {
+      out.write(placement.encoded());
+    } catch (IOException e) {
+      throw new UncheckedIOException("deflating into memory failed", e);
+    }
+    store.set(PREFIX + "placement/" + placement.version(), deflated.toByteArray());
   }
 
   /** The encoded placement of {@code version}, published before any world routing by it was named. */
   public byte[] placement(long version) throws StoreTimeoutException {
-    return store.get(PREFIX + "placement/" + version, timeout);
+    byte[] deflated = store.get(PREFIX + "placement/" + version, timeout);
+    try (InflaterInputStream in = new InflaterInputStream(new ByteArrayInputStream(deflated))) {
+      return in.readAllBytes();
+    } catch (IOException e) {
+      throw new IllegalStateException("placement version " + version + " in the store is not deflated data", e);
+    }
   }
 
   public AgreedWorld successor(AgreedWorld from) throws StoreTimeoutException {
