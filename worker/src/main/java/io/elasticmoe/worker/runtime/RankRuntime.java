@@ -21,9 +21,9 @@ import java.util.function.LongSupplier;
  * waiting to found the first one or to be let into the running one) → RUNNING (connected to every rank
  * of {@link #world()}) → IDLE again (left a world after REJOIN), DRAINED (left after DRAIN: the caller
  * tells the rendezvous) or EXITED. Invariants: while RUNNING the connected set is the world minus this
- * rank, and every rank of the world has run the same number of steps in it; views arrive through
- * {@link ObservedViews} from any thread but change the data plane only at a checkpoint that all ranks of
- * the world agreed on.
+ * rank, and every rank of the world has run the same number of steps in it; views and placements arrive
+ * through {@link ObservedViews} from any thread but change the data plane, or the placement handed to
+ * the caller through {@link Switch#placement}, only at a checkpoint that all ranks of the world agreed on.
  */
 public final class RankRuntime {
 
@@ -193,7 +193,7 @@ public final class RankRuntime {
     onSwitch.accept(new Switch(from, next, at, false, Optional.empty(), Optional.empty()));
   }
 
-  private void join() throws StoreTimeoutException {
+  private void join() {
     Optional<WorldView> newest = views.newest();
     if (newest.isEmpty()) {
       return;
@@ -205,7 +205,7 @@ public final class RankRuntime {
     }
   }
 
-  private void joinAgreedWorld(WorldView newest) throws StoreTimeoutException {
+  private void joinAgreedWorld(WorldView newest) {
     if (!markedJoining) {
       switches.markJoining(self());
       markedJoining = true;
@@ -235,8 +235,16 @@ public final class RankRuntime {
       return;
     }
     AgreedWorld agreed = current.get();
-    Optional<byte[]> placement = agreed.placementVersion() > 0
-        ? Optional.of(switches.placement(agreed.placementVersion())) : Optional.empty();
+    Optional<byte[]> placement = Optional.empty();
+    if (agreed.placementVersion() > 0) {
+      try {
+        placement = Optional.of(switches.placement(agreed.placementVersion()));
+      } catch (StoreTimeoutException e) {
+        // The world switched to another placement meanwhile and its last rank dropped this one: the next
+        // look at the running world finds the successor.
+        return;
+      }
+    }
     int[] peers = Arrays.stream(agreed.ranks()).filter(r -> r != self()).toArray();
     Optional<StoreTimeoutException> timeout = connect(agreed.epoch(), peers, agreed.ranks());
     switches.clearJoining(self());
