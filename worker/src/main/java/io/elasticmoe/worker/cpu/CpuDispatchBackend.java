@@ -171,7 +171,12 @@ public final class CpuDispatchBackend implements DispatchBackend {
       if (peer == rank) {
         continue;
       }
-      transport.connect(peer, store.get(KEY_PREFIX + peer, storeTimeout));
+      // The same live process keeps its endpoint: closing it would break the peer's endpoint to us, which
+      // the peer (not knowing we reconnect) would keep using and then mask us.
+      byte[] metadata = store.get(KEY_PREFIX + peer, storeTimeout);
+      if (!transport.isConnectedTo(peer, metadata)) {
+        transport.connect(peer, metadata);
+      }
       connected[peer] = true;
       mask[peer] = activate ? 0 : 1;
     }

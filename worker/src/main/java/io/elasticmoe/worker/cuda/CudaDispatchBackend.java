@@ -70,6 +70,7 @@ public final class CudaDispatchBackend implements DispatchBackend {
   private final DeviceArray combined;
   private final long[] peerAddress;
   private final CUdeviceptr[] mappings;
+  private final byte[][] mappedMetadata;
   private final boolean[] connected;
   private final int[] mask;
   private final List<PeerTimeoutException> peerTimeouts = new ArrayList<>();
@@ -146,6 +147,7 @@ public final class CudaDispatchBackend implements DispatchBackend {
     this.ipc = new CudaIpcTransport(buffer.pointer());
     this.peerAddress = new long[maxRanks];
     this.mappings = new CUdeviceptr[maxRanks];
+    this.mappedMetadata = new byte[maxRanks][];
     this.connected = new boolean[maxRanks];
     this.mask = new int[maxRanks];
     peerAddress[rank] = buffer.address();
@@ -204,8 +206,14 @@ public final class CudaDispatchBackend implements DispatchBackend {
         continue;
       }
       byte[] metadata = store.get(KEY_PREFIX + peer, storeTimeout);
+      // The same process keeps its mapping; a rank that came back as a new process has a new buffer.
+      if (mappings[peer] != null && !Arrays.equals(mappedMetadata[peer], metadata)) {
+        ipc.close(mappings[peer]);
+        mappings[peer] = null;
+      }
       if (mappings[peer] == null) {
         mappings[peer] = ipc.open(peer, metadata);
+        mappedMetadata[peer] = metadata;
         peerAddress[peer] = CudaIpcTransport.addressOf(mappings[peer]);
       }
       connected[peer] = true;
@@ -229,6 +237,7 @@ public final class CudaDispatchBackend implements DispatchBackend {
       if (mappings[peer] != null) {
         ipc.close(mappings[peer]);
         mappings[peer] = null;
+        mappedMetadata[peer] = null;
       }
       peerAddress[peer] = 0;
       connected[peer] = false;

@@ -9,9 +9,12 @@ import java.util.TreeSet;
  * world) → {@link WorldChange}.
  *
  * <p>Rules: a connected rank missing from the world is disconnected (a clean leave, or a loss the
- * operator confirmed). A rank this rank masked that is in the new world has joined that epoch again
- * (an epoch commits only once its ranks joined), so it is a new process: disconnect and connect it
- * afresh. Every rank of the world takes part in the connect barrier, even with nothing to connect.
+ * operator confirmed). Every other rank of the world goes through connect, which reads the metadata it
+ * published for this epoch and opens a new endpoint only when that names another process than the one
+ * connected (a rank replaced by a new pod) or the old endpoint failed, and unmasks it: a rank this rank
+ * masked may be the same live process, once too slow, and closing its endpoint one-sidedly would break
+ * that process's endpoint to us (seen in the local cluster: two live ranks masking each other for the
+ * rest of the epoch). Every rank of the world takes part in the connect barrier.
  */
 public final class WorldChangePlanner {
 
@@ -27,19 +30,14 @@ public final class WorldChangePlanner {
     }
     Set<Integer> disconnect = new TreeSet<>();
     for (int peer : connected) {
-      if (peer == self) {
-        continue;
-      }
-      boolean departed = !inWorld.contains(peer);
-      boolean cameBack = inWorld.contains(peer) && peer < mask.length && mask[peer] != 0;
-      if (departed || cameBack || view.directive() != WorldView.Directive.RUN) {
+      if (peer != self && (!inWorld.contains(peer) || view.directive() != WorldView.Directive.RUN)) {
         disconnect.add(peer);
       }
     }
     Set<Integer> connect = new TreeSet<>();
     if (view.directive() == WorldView.Directive.RUN) {
       for (int peer : world) {
-        if (peer != self && (!connected.contains(peer) || disconnect.contains(peer))) {
+        if (peer != self) {
           connect.add(peer);
         }
       }

@@ -4,6 +4,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
@@ -49,7 +50,7 @@ public final class UcxTransport implements AutoCloseable {
   // Requests towards a dead peer that never complete; UCX 1.13 aborts if the worker is destroyed under them.
   private final List<UcpRequest> abandoned = new ArrayList<>();
 
-  private record Peer(UcpEndpoint endpoint, UcpRemoteKey rkey, long remoteBase, long remoteBytes) {}
+  private record Peer(UcpEndpoint endpoint, UcpRemoteKey rkey, long remoteBase, long remoteBytes, byte[] metadata) {}
 
   /** Shared memory between processes of one host; what the CPU backend uses when every rank is local. */
   public static final String HOST_TRANSPORTS = "sm,self";
@@ -130,8 +131,18 @@ public final class UcxTransport implements AutoCloseable {
       params.setPeerErrorHandlingMode().setErrorHandler((ep, status, message) -> failedPeers.add(rank));
     }
     UcpEndpoint endpoint = worker.newEndpoint(params);
-    peers.put(rank, new Peer(endpoint, endpoint.unpackRemoteKey(rkeyBuffer), remoteBase, remoteBytes));
+    peers.put(rank, new Peer(endpoint, endpoint.unpackRemoteKey(rkeyBuffer), remoteBase, remoteBytes, metadata.clone()));
     failedPeers.remove(rank);
+  }
+
+  /**
+   * Whether this rank already has a working endpoint to the process that published {@code metadata}: the
+   * same worker address and buffer, and no error seen on it. A rank that comes back as a new process
+   * publishes different metadata.
+   */
+  public boolean isConnectedTo(int rank, byte[] metadata) {
+    Peer peer = peers.get(rank);
+    return peer != null && !failedPeers.contains(rank) && Arrays.equals(peer.metadata(), metadata);
   }
 
   public boolean isConnected(int rank) {

@@ -43,6 +43,12 @@ class CpuDispatchBackendTest {
 
   private List<List<PeerTimeoutException>> runRanks(
       int[] world, java.util.function.IntFunction<Duration> timeoutOfRank, RankBody body) throws Exception {
+    return runRanks(world, timeoutOfRank, UcxTransport.HOST_TRANSPORTS, body);
+  }
+
+  private List<List<PeerTimeoutException>> runRanks(
+      int[] world, java.util.function.IntFunction<Duration> timeoutOfRank, String transports, RankBody body)
+      throws Exception {
     ExecutorService pool = Executors.newFixedThreadPool(world.length);
     try {
       List<Future<List<PeerTimeoutException>>> futures = new ArrayList<>();
@@ -50,7 +56,7 @@ class CpuDispatchBackendTest {
         futures.add(pool.submit(() -> {
           try (DirectoryKeyValueStore store = new DirectoryKeyValueStore(storeDir);
               CpuDispatchBackend backend = new CpuDispatchBackend(
-                  LAYOUT, rank, store, timeoutOfRank.apply(rank), Duration.ofSeconds(60), UcxTransport.HOST_TRANSPORTS)) {
+                  LAYOUT, rank, store, timeoutOfRank.apply(rank), Duration.ofSeconds(60), transports)) {
             backend.connect(0, world, world, true);
             return body.run(backend);
           }
@@ -165,6 +171,33 @@ class CpuDispatchBackendTest {
     assertThat(timeouts.get(1)).singleElement().satisfies(t -> assertThat(t.rank()).isEqualTo(0));
     assertThat(Duration.ofNanos(System.nanoTime() - start))
         .isLessThan(timeout.multipliedBy(CpuDispatchBackend.MAX_WAIT_TIMEOUTS + 10));
+  }
+
+  @Test
+  void aPeerMaskedByOneSideIsUnmaskedAtTheNextEpochAndBothDirectionsKeepWorkingOverTcp() throws Exception {
+    // Rank 0 once took live rank 1 for dead (a timeout under load). At the next epoch both ranks go through
+    // connect: rank 1's metadata names the same process, so rank 0 keeps its endpoint and unmasks it, and
+    // rank 1's endpoint to rank 0 stays intact. Over tcp, a one-sided reconnect broke the other side's
+    // endpoint (the two ranks then masked each other for the whole epoch).
+    int[] world = {0, 1};
+    EpCase c = new EpCase(11, true, true, false, 8, HIDDEN, 4, 2 * LOCAL_EXPERTS);
+    List<List<PeerTimeoutException>> timeouts = runRanks(world, rank -> Duration.ofSeconds(20), UcxTransport.NETWORK_TRANSPORTS,
+        backend -> {
+          if (backend.rank() == 0) {
+            backend.updateMask(1, true);
+          }
+          backend.connect(1, new int[] {1 - backend.rank()}, world, true);
+          assertThat(backend.queryMask()).containsOnly(0);
+          for (int step = 0; step < 3; step++) {
+            DispatchResult result = c.dispatch(backend);
+            short[] y = c.checkDispatch(backend.rank(), world, backend.queryMask(), result, LOCAL_EXPERTS, MAX_TOKENS);
+            short[] out = backend.combine(y, c.topkIdx(backend.rank()), c.topkWeights(backend.rank()), result.handle());
+            c.checkCombine(backend.rank(), world, backend.queryMask(), out, LOCAL_EXPERTS);
+          }
+          assertThat(backend.queryMask()).containsOnly(0);
+          return backend.takePeerTimeouts();
+        });
+    timeouts.forEach(t -> assertThat(t).isEmpty());
   }
 
   @Test

@@ -20,9 +20,10 @@ class WorldChangePlannerTest {
   }
 
   @Test
-  void connectsOnlyNewRanksWhenTheWorldGrows() {
+  void passesEveryPeerOfAGrownWorldThroughConnectAndDisconnectsNone() {
+    // Connect opens endpoints only to new processes (4, 5, or a replaced one); the others keep theirs.
     WorldChange change = WorldChangePlanner.plan(0, Set.of(1, 2, 3), NO_MASK, new WorldView(1, new int[] {0, 1, 2, 3, 4, 5}, Directive.RUN));
-    assertThat(change.connect()).containsExactly(4, 5);
+    assertThat(change.connect()).containsExactly(1, 2, 3, 4, 5);
     assertThat(change.disconnect()).isEmpty();
   }
 
@@ -30,17 +31,17 @@ class WorldChangePlannerTest {
   void disconnectsRanksThatLeftTheWorld() {
     WorldChange change = WorldChangePlanner.plan(0, Set.of(1, 2, 3), NO_MASK, new WorldView(2, new int[] {0, 3}, Directive.RUN));
     assertThat(change.disconnect()).containsExactly(1, 2);
-    assertThat(change.connect()).isEmpty();
+    assertThat(change.connect()).containsExactly(3);
     assertThat(change.world()).containsExactly(0, 3);
   }
 
   @Test
-  void reconnectsAMaskedRankThatIsBackInTheWorld() {
+  void aMaskedRankStillInTheWorldIsNotDisconnectedOneSidedlyButGoesThroughConnect() {
     int[] mask = new int[8];
     mask[6] = 1;
     WorldChange change = WorldChangePlanner.plan(0, Set.of(1, 6, 7), mask, new WorldView(3, new int[] {0, 1, 6, 7}, Directive.RUN));
-    assertThat(change.disconnect()).containsExactly(6);
-    assertThat(change.connect()).containsExactly(6);
+    assertThat(change.disconnect()).isEmpty();
+    assertThat(change.connect()).containsExactly(1, 6, 7);
   }
 
   @Test
