@@ -193,6 +193,9 @@ public final class RunCommand implements Callable<Integer> {
   private int runWithRendezvous(PrintWriter out) throws Exception {
     ObservedViews views = new ObservedViews();
     ExecutorService placementFetcher = Executors.newSingleThreadExecutor(Thread.ofPlatform().daemon().factory());
+    // Reports go out off the stepping thread: a slow call to a busy operator must not hold this rank past
+    // its peers' data-plane timeout (seen in the local cluster: a rank masked while it reported load).
+    ExecutorService reporter = Executors.newSingleThreadExecutor(Thread.ofPlatform().daemon().factory());
     try (RendezvousClient client = RendezvousClient.fromEnv()) {
       rank = client.identity().rank();
       PlacementFetch fetch = new PlacementFetch(client, views, placementFetcher);
@@ -238,20 +241,32 @@ public final class RunCommand implements Callable<Integer> {
           done++;
           for (PeerTimeoutException timeout : backend.takePeerTimeouts()) {
             out.printf("rank=%d epoch=%d masked rank %d after %d ms%n", rank, timeout.epoch(), timeout.rank(), timeout.waitedMillis());
-            client.reportPeerFailure(timeout.rank(), Duration.ofMillis(timeout.waitedMillis()));
+            reporter.execute(() -> reportQuietly("peer failure of rank " + timeout.rank(),
+                () -> client.reportPeerFailure(timeout.rank(), Duration.ofMillis(timeout.waitedMillis()))));
           }
           if (window.size() == reportEvery) {
             long[] load = layer.takeLocalLoad();
+            long version = runtime.world().orElseThrow().placementVersion();
             // The answer names the operator's current version: a revision whose assignment this rank missed.
-            fetch.atLeast(client.reportLoad(runtime.world().orElseThrow().placementVersion(), load));
+            reporter.execute(() -> reportQuietly("load", () -> fetch.atLeast(client.reportLoad(version, load))));
             report(out, runtime, done, window, load, backend.queryMask());
           }
         }
       }
     } finally {
       placementFetcher.shutdownNow();
+      reporter.shutdownNow();
     }
     return 0;
+  }
+
+  /** A report the operator did not take is logged; the next one carries fresh data. */
+  private static void reportQuietly(String what, Runnable call) {
+    try {
+      call.run();
+    } catch (StatusRuntimeException e) {
+      LOG.log(Level.WARNING, "report of " + what + " not delivered: " + e.getStatus());
+    }
   }
 
   /**
