@@ -169,6 +169,7 @@ public final class RunCommand implements Callable<Integer> {
           report(out, runtime, s, window, layer.takeLocalLoad(), backend.queryMask());
         }
       }
+      runtime.finish();
     }
     return 0;
   }
@@ -252,6 +253,7 @@ public final class RunCommand implements Callable<Integer> {
             report(out, runtime, done, window, load, backend.queryMask());
           }
         }
+        runtime.finish();
       }
     } finally {
       placementFetcher.shutdownNow();

@@ -39,6 +39,14 @@ public interface DispatchBackend extends AutoCloseable {
   void cleanMask();
 
   /**
+   * After this rank's last step in world {@code worldId}, before it disconnects anyone or connects the
+   * next world: waits, bounded by the data-plane timeout, until every peer it sees live has finished its
+   * last step too, so that no rank closes an endpoint a peer is still completing its last puts on. A
+   * backend whose transfers complete without the target's help has nothing to wait for.
+   */
+  default void finishWorld(String worldId) {}
+
+  /**
    * Sends every token of {@code x[numTokens, H]} (bf16 bits) to the owners of its selected experts
    * ({@code topkIdx[numTokens, numTopk]}, −1 = none) and receives this rank's experts' tokens.
    */

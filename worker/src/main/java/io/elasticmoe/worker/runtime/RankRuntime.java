@@ -101,6 +101,16 @@ public final class RankRuntime {
     return Optional.ofNullable(world);
   }
 
+  /**
+   * After the caller's last step, before it closes the backend: lets the peers finish their last step
+   * first ({@link DispatchBackend#finishWorld}).
+   */
+  public void finish() {
+    if (world != null) {
+      backend.finishWorld(world.id());
+    }
+  }
+
   /** Steps run in the current world (equal on all its ranks). */
   public long steps() {
     return steps;
@@ -149,6 +159,7 @@ public final class RankRuntime {
         switches.announce(world, steps + checkpointInterval, next);
       }
       case SWITCH -> {
+        backend.finishWorld(world.id());
         AgreedWorld next = switches.successor(world);
         Optional<byte[]> placement = next.contains(self()) && next.placementVersion() != world.placementVersion()
             ? Optional.of(switches.placement(next.placementVersion())) : Optional.empty();

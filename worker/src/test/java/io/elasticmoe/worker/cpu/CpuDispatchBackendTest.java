@@ -201,6 +201,31 @@ class CpuDispatchBackendTest {
   }
 
   @Test
+  void aRankThatGoesFromItsLastStepIntoALongStoreWaitStillLetsItsPeersFinishOverTcp() throws Exception {
+    // Over tcp (what rank pods use), a peer's final flush completes only when this rank acknowledges the
+    // puts. Rank 1 goes straight from its steps into connect for the next epoch, whose barrier waits for
+    // rank 0; rank 0 gets there 3 s later (its own work), past its 2 s timeout. Rank 1 must keep
+    // acknowledging meanwhile, or rank 0 masks it.
+    int[] world = {0, 1};
+    EpCase c = new EpCase(13, true, true, false, 8, HIDDEN, 4, 2 * LOCAL_EXPERTS);
+    List<List<PeerTimeoutException>> timeouts = runRanks(world, rank -> Duration.ofSeconds(2), "tcp,self",
+        backend -> {
+          for (int step = 0; step < 4; step++) {
+            DispatchResult result = c.dispatch(backend);
+            short[] y = c.checkDispatch(backend.rank(), world, backend.queryMask(), result, LOCAL_EXPERTS, MAX_TOKENS);
+            backend.combine(y, c.topkIdx(backend.rank()), c.topkWeights(backend.rank()), result.handle());
+          }
+          List<PeerTimeoutException> seen = backend.takePeerTimeouts();
+          if (backend.rank() == 0) {
+            Thread.sleep(3000);
+          }
+          backend.connect(1, new int[] {1 - backend.rank()}, world, true);
+          return seen;
+        });
+    timeouts.forEach(t -> assertThat(t).isEmpty());
+  }
+
+  @Test
   void rejectsBadInputBeforeAnyTransfer() throws Exception {
     try (DirectoryKeyValueStore store = new DirectoryKeyValueStore(Files.createDirectories(storeDir.resolve("solo")));
         CpuDispatchBackend backend = new CpuDispatchBackend(LAYOUT, 0, store, Duration.ofSeconds(1), Duration.ofSeconds(1), UcxTransport.HOST_TRANSPORTS)) {

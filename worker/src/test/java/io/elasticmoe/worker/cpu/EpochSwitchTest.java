@@ -17,7 +17,9 @@ import java.util.TreeSet;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
-import org.junit.jupiter.api.Test;
+import io.elasticmoe.worker.transport.UcxTransport;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -35,6 +37,8 @@ class EpochSwitchTest {
 
   @TempDir Path dir;
 
+  /** UCX_TLS of the rank processes: shared memory, and tcp as between rank pods. */
+  private String transports;
   private final List<String> membership = new ArrayList<>();
   private final Map<Integer, RankProcess> ranks = new TreeMap<>();
 
@@ -44,8 +48,10 @@ class EpochSwitchTest {
     }
   }
 
-  @Test
-  void scaleUpDrainAndLossWhileSteppingMaskOnlyTheLostRank() throws Exception {
+  @ParameterizedTest(name = "UCX_TLS={0}")
+  @ValueSource(strings = {UcxTransport.HOST_TRANSPORTS, "tcp,self"})
+  void scaleUpDrainAndLossWhileSteppingMaskOnlyTheLostRank(String transports) throws Exception {
+    this.transports = transports;
     Files.createDirectories(dir.resolve("store"));
     for (int r = 0; r < 4; r++) {
       start(r);
@@ -113,8 +119,10 @@ class EpochSwitchTest {
    * checked against its reference, so a step where ranks route by different placements fails; every rank
    * must install each version at the same step, none early, and no rank is ever masked.
    */
-  @Test
-  void sameEpochPlacementVersionsAreInstalledByAllRanksAtOneStep() throws Exception {
+  @ParameterizedTest(name = "UCX_TLS={0}")
+  @ValueSource(strings = {UcxTransport.HOST_TRANSPORTS, "tcp,self"})
+  void sameEpochPlacementVersionsAreInstalledByAllRanksAtOneStep(String transports) throws Exception {
+    this.transports = transports;
     Files.createDirectories(dir.resolve("store"));
     for (int r = 0; r < 4; r++) {
       start(r, "moe", 2, FINAL_STEPS);
@@ -178,7 +186,7 @@ class EpochSwitchTest {
             java, "--enable-native-access=ALL-UNNAMED", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
             "-cp", System.getProperty("java.class.path"), SwitchRank.class.getName(),
             dir.resolve("store").toString(), dir.resolve("membership").toString(), Integer.toString(rank),
-            Integer.toString(INTERVAL), Long.toString(finalEpoch), Long.toString(finalSteps), mode)
+            Integer.toString(INTERVAL), Long.toString(finalEpoch), Long.toString(finalSteps), mode, transports)
         .redirectErrorStream(true)
         .start();
     List<String> lines = new CopyOnWriteArrayList<>();

@@ -18,7 +18,6 @@ import io.elasticmoe.worker.runtime.PeerTimeoutException;
 import io.elasticmoe.worker.runtime.RankRuntime;
 import io.elasticmoe.worker.runtime.WorldView;
 import io.elasticmoe.worker.store.DirectoryKeyValueStore;
-import io.elasticmoe.worker.transport.UcxTransport;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -45,7 +44,7 @@ import java.util.concurrent.locks.LockSupport;
  * <p>Prints {@code SWITCH from to step vPlacement}, {@code INSTALLED version phy2log},
  * {@code STEP id n} every 10 steps, {@code MASKED r id step} for every timeout, then {@code DRAINED},
  * or {@code DONE} after {@code finalSteps} steps in a world of epoch {@code finalEpoch}. Arguments:
- * storeDir membershipFile rank interval finalEpoch finalSteps mode.
+ * storeDir membershipFile rank interval finalEpoch finalSteps mode transports (UCX_TLS).
  */
 public final class SwitchRank {
 
@@ -77,7 +76,7 @@ public final class SwitchRank {
     DispatchLayout layout = DispatchLayout.of(MAX_RANKS, LOCAL_EXPERTS, MAX_TOKENS, HIDDEN);
     try (DirectoryKeyValueStore store = new DirectoryKeyValueStore(storeDir);
         CpuDispatchBackend backend = new CpuDispatchBackend(
-            layout, rank, store, TIMEOUT, Duration.ofSeconds(60), UcxTransport.HOST_TRANSPORTS)) {
+            layout, rank, store, TIMEOUT, Duration.ofSeconds(60), args[7])) {
       TopkRouter router = new TopkRouter(HIDDEN, LOGICAL_EXPERTS, TOPK, SEED);
       MoeLayer[] layer = new MoeLayer[1]; // built from the first world's placement
       RankRuntime runtime = new RankRuntime(backend, new EpochSwitchStore(store, Duration.ofSeconds(60)), views,
@@ -109,6 +108,7 @@ public final class SwitchRank {
         AgreedWorld world = runtime.world().orElseThrow();
         long step = runtime.steps() - 1;
         if (world.epoch() == finalEpoch && step == finalSteps) {
+          runtime.finish();
           System.out.println("DONE");
           return;
         }
