@@ -66,13 +66,6 @@ public final class DirectoryKeyValueStore implements KeyValueStore {
   }
 
   @Override
-  public void await(List<String> keys, Duration timeout) throws StoreTimeoutException {
-    for (String key : keys) {
-      get(key, timeout);
-    }
-  }
-
-  @Override
   public long add(String key, long delta) {
     synchronized (JVM_LOCK) {
       try (FileChannel lockChannel =

@@ -15,8 +15,20 @@ public interface KeyValueStore extends AutoCloseable {
   /** Blocks until {@code key} exists or {@code timeout} passes. */
   byte[] get(String key, Duration timeout) throws StoreTimeoutException;
 
-  /** Blocks until every key exists or {@code timeout} passes. */
-  void await(List<String> keys, Duration timeout) throws StoreTimeoutException;
+  /**
+   * Blocks until every key exists or {@code timeout} passes (one deadline for all keys). Stores with a
+   * native multi-key wait override this.
+   */
+  default void await(List<String> keys, Duration timeout) throws StoreTimeoutException {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    for (String key : keys) {
+      try {
+        get(key, Duration.ofNanos(Math.max(0, deadline - System.nanoTime())));
+      } catch (StoreTimeoutException e) {
+        throw new StoreTimeoutException(List.of(key), timeout);
+      }
+    }
+  }
 
   /** Atomically adds {@code delta} to the counter at {@code key} (0 when missing) and returns the sum. */
   long add(String key, long delta);

@@ -5,6 +5,7 @@ import io.elasticmoe.placement.ExpertPlacement;
 import io.elasticmoe.placement.ExpertPlacementPlanner;
 import io.elasticmoe.placement.PlacementRequest;
 import io.elasticmoe.worker.moe.MoeLayer;
+import io.elasticmoe.worker.moe.MoeLayerTest;
 import io.elasticmoe.worker.moe.PlacementDecoder;
 import io.elasticmoe.worker.moe.TopkRouter;
 import io.elasticmoe.worker.runtime.AgreedWorld;
@@ -159,24 +160,11 @@ public final class SwitchRank {
     boolean[] live = new boolean[MAX_RANKS];
     Arrays.stream(world.ranks()).forEach(r -> live[r] = mask[r] == 0);
     short[] reference = MoeLayer.reference(x, NUM_TOKENS, HIDDEN, router, INTERMEDIATE, SEED, physical, LOCAL_EXPERTS, live);
-    double diff = calcDiff(out, reference);
+    double diff = MoeLayerTest.calcDiff(out, reference);
     if (!(diff < MAX_CALC_DIFF)) {
       throw new IllegalStateException("rank " + backend.rank() + " step " + step + " of " + world
           + ": calc_diff " + diff + " against the reference");
     }
-  }
-
-  /** 1 − cosine similarity, as DeepEP's tests measure it (MoeLayerTest does the same). */
-  private static double calcDiff(short[] a, short[] b) {
-    double dot = 0;
-    double norms = 0;
-    for (int i = 0; i < a.length; i++) {
-      double x = Bf16.toFloat(a[i]);
-      double y = Bf16.toFloat(b[i]);
-      dot += x * y;
-      norms += x * x + y * y;
-    }
-    return norms == 0 ? 0 : 1 - 2 * dot / norms;
   }
 
   /**

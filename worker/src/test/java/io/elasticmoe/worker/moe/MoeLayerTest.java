@@ -24,7 +24,7 @@ import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.Test;
 
 /** The EP path of the synthetic MoE layer against its single-process reference, 4 ranks in one JVM. */
-class MoeLayerTest {
+public class MoeLayerTest {
 
   private static final int RANKS = 4;
   private static final int SLOTS_PER_RANK = 3;
@@ -62,7 +62,8 @@ class MoeLayerTest {
     return x;
   }
 
-  static double calcDiff(short[] a, short[] b) {
+  /** 1 − cosine similarity, as DeepEP's tests measure it; also SwitchRank's check of the EP output. */
+  public static double calcDiff(short[] a, short[] b) {
     double dot = 0;
     double norms = 0;
     for (int i = 0; i < a.length; i++) {

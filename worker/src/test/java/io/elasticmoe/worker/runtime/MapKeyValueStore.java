@@ -31,13 +31,6 @@ final class MapKeyValueStore implements KeyValueStore {
   }
 
   @Override
-  public void await(List<String> keys, Duration timeout) throws StoreTimeoutException {
-    for (String key : keys) {
-      get(key, timeout);
-    }
-  }
-
-  @Override
   public long add(String key, long delta) {
     long sum = (values.containsKey(key) ? ByteBuffer.wrap(values.get(key)).getLong() : 0) + delta;
     values.put(key, ByteBuffer.allocate(8).putLong(sum).array());
