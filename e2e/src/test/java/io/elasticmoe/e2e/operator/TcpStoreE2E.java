@@ -133,6 +133,9 @@ class TcpStoreE2E {
       assertThat(replacement.getStatus().getConditions())
           .anySatisfy(c -> assertThat(c.getType() + "=" + c.getStatus()).isEqualTo("Ready=True"));
     });
+    // Leave one operator pod behind for the tests that follow (a kubelet under load takes its time).
+    await().atMost(TIMEOUT).until(() -> client.pods().inNamespace(LocalCluster.OPERATOR_NAMESPACE)
+        .withName(operator.getMetadata().getName()).get() == null);
     assertThat(awaitServed()).isEqualTo(served);
     assertThat(runProbe("probe-after-restart", host, "29500", "set", "e2e/after-restart", "yes", "get",
         "e2e/after-restart").lines().toList())
