@@ -169,7 +169,7 @@ public final class CpuDispatchBackend implements DispatchBackend {
   public void connect(long epoch, int[] ranks, int[] world, boolean activate)
       throws StoreTimeoutException {
     for (int peer : ranks) {
-      checkRank("ranks", peer);
+      DispatchInputCheck.rank(layout, "ranks", peer);
     }
     this.epoch = epoch;
     String ownKey = KEY_PREFIX + rank;
@@ -262,7 +262,7 @@ public final class CpuDispatchBackend implements DispatchBackend {
   @Override
   public void disconnect(int[] ranks) {
     for (int peer : ranks) {
-      checkRank("ranks", peer);
+      DispatchInputCheck.rank(layout, "ranks", peer);
       if (peer == rank) {
         continue;
       }
@@ -274,7 +274,7 @@ public final class CpuDispatchBackend implements DispatchBackend {
 
   @Override
   public void updateMask(int rank, boolean masked) {
-    checkRank("rank", rank);
+    DispatchInputCheck.rank(layout, "rank", rank);
     mask[rank] = masked ? 1 : 0;
   }
 
@@ -633,13 +633,6 @@ public final class CpuDispatchBackend implements DispatchBackend {
     if (mask[peer] == 0) {
       mask[peer] = 1;
       peerTimeouts.add(new PeerTimeoutException(peer, epoch, waitedMillis));
-    }
-  }
-
-  private void checkRank(String what, int value) {
-    if (value < 0 || value >= layout.maxRanks()) {
-      throw new IllegalArgumentException(
-          what + " contains " + value + "; ranks must be in 0.." + (layout.maxRanks() - 1) + " (maxRanks)");
     }
   }
 

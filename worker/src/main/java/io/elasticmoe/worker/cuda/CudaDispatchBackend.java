@@ -195,7 +195,7 @@ public final class CudaDispatchBackend implements DispatchBackend {
   @Override
   public void connect(long epoch, int[] ranks, int[] world, boolean activate) throws StoreTimeoutException {
     for (int peer : ranks) {
-      checkRank("ranks", peer);
+      DispatchInputCheck.rank(layout, "ranks", peer);
     }
     makeCurrent();
     this.epoch = epoch;
@@ -230,7 +230,7 @@ public final class CudaDispatchBackend implements DispatchBackend {
     makeCurrent();
     synchronize();
     for (int peer : ranks) {
-      checkRank("ranks", peer);
+      DispatchInputCheck.rank(layout, "ranks", peer);
       if (peer == rank) {
         continue;
       }
@@ -248,7 +248,7 @@ public final class CudaDispatchBackend implements DispatchBackend {
 
   @Override
   public void updateMask(int rank, boolean masked) {
-    checkRank("rank", rank);
+    DispatchInputCheck.rank(layout, "rank", rank);
     makeCurrent();
     mask[rank] = masked ? 1 : 0;
     uploadPeers();
@@ -471,13 +471,6 @@ public final class CudaDispatchBackend implements DispatchBackend {
 
   private void download(Pointer target, DeviceArray source, long bytes) {
     CudaException.check(JCudaDriver.cuMemcpyDtoH(target, source.pointer(), bytes), "cuMemcpyDtoH");
-  }
-
-  private void checkRank(String what, int value) {
-    if (value < 0 || value >= layout.maxRanks()) {
-      throw new IllegalArgumentException(
-          what + " contains " + value + "; ranks must be in 0.." + (layout.maxRanks() - 1) + " (maxRanks)");
-    }
   }
 
   @Override

@@ -9,6 +9,14 @@ public final class DispatchInputCheck {
 
   private DispatchInputCheck() {}
 
+  /** A rank argument of connect, disconnect or a mask update: inside the layout's capacity. */
+  public static void rank(DispatchLayout layout, String what, int value) {
+    if (value < 0 || value >= layout.maxRanks()) {
+      throw new IllegalArgumentException(
+          what + " contains " + value + "; ranks must be in 0.." + (layout.maxRanks() - 1) + " (maxRanks)");
+    }
+  }
+
   public static void dispatch(
       DispatchLayout layout, short[] x, int numTokens, int[] topkIdx, int numTopk, int numExperts,
       boolean useFp8, boolean roundScale) {
