@@ -5,6 +5,8 @@ import io.elasticmoe.api.v1alpha1.RendezvousSpec;
 import io.elasticmoe.api.v1alpha1.TcpStoreSpec;
 import io.elasticmoe.api.v1alpha1.TcpStoreStatus;
 import io.fabric8.kubernetes.api.model.IntOrString;
+import io.fabric8.kubernetes.api.model.ObjectMeta;
+import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
 import io.fabric8.kubernetes.api.model.Service;
 import io.fabric8.kubernetes.api.model.ServiceBuilder;
 import io.fabric8.kubernetes.api.model.networking.v1.NetworkPolicy;
@@ -162,13 +164,14 @@ public final class TcpStoreResources {
         DeploymentLabels.DEPLOYMENT, emd.getMetadata().getName());
   }
 
+  /** Both objects live beside the operator pod they select, named and labelled for this deployment. */
+  private ObjectMeta metadata() {
+    return new ObjectMetaBuilder().withName(name()).withNamespace(operator.namespace()).withLabels(labels()).build();
+  }
+
   public Service generateService() {
     return new ServiceBuilder()
-        .withNewMetadata()
-        .withName(name())
-        .withNamespace(operator.namespace())
-        .withLabels(labels())
-        .endMetadata()
+        .withMetadata(metadata())
         .withNewSpec()
         .withType("ClusterIP")
         .withSelector(operator.podLabels())
@@ -185,11 +188,7 @@ public final class TcpStoreResources {
   /** Admits TCP to the listener port only from this deployment's rank pods, in its namespace. */
   public NetworkPolicy generateNetworkPolicy() {
     return new NetworkPolicyBuilder()
-        .withNewMetadata()
-        .withName(name())
-        .withNamespace(operator.namespace())
-        .withLabels(labels())
-        .endMetadata()
+        .withMetadata(metadata())
         .withNewSpec()
         .withNewPodSelector()
         .withMatchLabels(operator.podLabels())
