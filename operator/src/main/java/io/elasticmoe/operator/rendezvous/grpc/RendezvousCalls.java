@@ -1,6 +1,5 @@
 package io.elasticmoe.operator.rendezvous.grpc;
 
-import io.grpc.Context;
 import io.grpc.Deadline;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
@@ -79,9 +78,9 @@ public final class RendezvousCalls {
 
   /**
    * The timeout of a blocking call: {@code timeoutMillis} when set, else what is left of the call's
-   * deadline, else {@link #DEFAULT_WAIT}.
+   * {@code deadline} (null when it has none), else {@link #DEFAULT_WAIT}.
    */
-  public static Duration blockingTimeout(String field, long timeoutMillis) {
+  public static Duration blockingTimeout(String field, long timeoutMillis, Deadline deadline) {
     if (timeoutMillis < 0 || timeoutMillis > MAX_WAIT.toMillis()) {
       throw new InvalidRequestException(
           field,
@@ -90,7 +89,6 @@ public final class RendezvousCalls {
     if (timeoutMillis > 0) {
       return Duration.ofMillis(timeoutMillis);
     }
-    Deadline deadline = Context.current().getDeadline();
     if (deadline != null) {
       // The transport cancels the call at its deadline too; this bound only keeps the waiter finite.
       return Duration.ofNanos(Math.max(1, deadline.timeRemaining(TimeUnit.NANOSECONDS)));
