@@ -15,7 +15,14 @@ namespace elasticmoe {
 struct LowLatencyParams {
   // Device pointers.
   uint64_t local_base;    // this rank's DispatchLayout buffer
-  uint64_t peer_bases;    // uint64_t[max_ranks]: each rank's buffer as mapped here (0 = unreachable)
+  uint64_t peer_bases;    // uint64_t[max_ranks]: where this rank writes each destination's messages: the peer's
+                          // buffer through CUDA IPC, our own buffer, or the staging mirror (pinned host) for a
+                          // staged (other-node) peer; 0 = unreachable
+  uint64_t peer_slices;   // int64_t[max_ranks]: the rank index those writes use in DispatchLayout offsets: this
+                          // rank in a peer's buffer; the destination in the staging mirror, which holds every
+                          // staged destination's messages side by side
+  uint64_t recv_bases;    // uint64_t[max_ranks]: where signals and rows from each source are read: this rank's
+                          // buffer, or the receive mirror (pinned host) a staged source's proxy puts into
   uint64_t mask;          // int32_t[max_ranks]: 1 = not live (masked or disconnected); kernels set it on timeout
   uint64_t x;             // dispatch: bf16 [T, H]; combine: y bf16 [E_l, R_b·N, H]
   uint64_t topk_idx;      // int32 [T, K]

@@ -7,6 +7,11 @@
 //     memory through its CUDA IPC mapping, or our own) and then publishes count+1 with a system-scope
 //     release; then one block per local expert waits for every live source's counter (timeout -> mask),
 //     packs the rows by source rank and writes recv_count, src_info and layout_range.
+// A staged (other-node) owner is written through the same code with other table entries: peer_bases points
+// at the pinned host staging mirror and peer_slices names the owner, so the tokens land in the mirror's
+// recv[e_l][owner][slot] and count(e_l, owner), which the host proxy forwards (data, flush, counter) into
+// the owner's receive mirror at recv[e_l][rank][slot]. A staged source's counter and rows are read from our
+// receive mirror (recv_bases), the counter with a system-scope acquire, so the rows after it are current.
 // The next buffer's signals are cleared by the host (a memset ordered before launch 1 on the stream), so
 // the clear is complete before this call emits any signal.
 #include "api.cuh"
@@ -137,12 +142,13 @@ __device__ __forceinline__ void dispatch(const LowLatencyParams& p) {
   const int lane = threadIdx.x % 32;
   const int warp = threadIdx.x / 32;
   const int num_warps = blockDim.x / 32;
-  const int rank = static_cast<int>(p.rank);
   const int num_ranks = static_cast<int>(p.num_ranks);
   const int num_local_experts = static_cast<int>(p.num_local_experts);
   const int max_tokens = static_cast<int>(p.max_tokens);
   char* const base = reinterpret_cast<char*>(p.local_base);
   const uint64_t* const peer_bases = reinterpret_cast<const uint64_t*>(p.peer_bases);
+  const int64_t* const peer_slices = reinterpret_cast<const int64_t*>(p.peer_slices);
+  const uint64_t* const recv_bases = reinterpret_cast<const uint64_t*>(p.recv_bases);
   const int64_t message_bytes =
       p.payload_offset + (p.use_fp8 ? kHidden + kHidden / NUM_CHANNELS_PER_SCALE * 4 : kHidden * 2);
 
@@ -152,10 +158,11 @@ __device__ __forceinline__ void dispatch(const LowLatencyParams& p) {
     const int local_expert = e % num_local_experts;
     if (!is_live(p, owner)) continue;
     char* const peer = reinterpret_cast<char*>(peer_bases[owner]);
+    const int64_t slice = peer_slices[owner];
     const int count = reinterpret_cast<const int*>(p.expert_count)[e];
     const int* const list = reinterpret_cast<const int*>(p.token_list) + static_cast<int64_t>(e) * max_tokens;
     char* const dst =
-        peer + p.recv_offset + local_expert * p.recv_expert_stride + rank * p.recv_rank_stride;
+        peer + p.recv_offset + local_expert * p.recv_expert_stride + slice * p.recv_rank_stride;
     for (int slot = warp; slot < count; slot += num_warps) {
       const int t = __ldg(list + slot);
       warp_copy(dst + slot * p.recv_slot_stride, base + p.send_offset + t * p.send_slot_stride, message_bytes,
@@ -166,7 +173,7 @@ __device__ __forceinline__ void dispatch(const LowLatencyParams& p) {
       // Every warp's rows are ordered before the counter: bar.sync above, then a system-scope fence.
       __threadfence_system();
       st_release_sys(reinterpret_cast<uint64_t*>(peer + p.count_offset + local_expert * p.count_expert_stride +
-                                                 rank * p.count_rank_stride),
+                                                 slice * p.count_rank_stride),
                      static_cast<uint64_t>(count) + 1);
     }
   }
@@ -180,7 +187,8 @@ __device__ __forceinline__ void dispatch(const LowLatencyParams& p) {
       int count = 0;
       if (is_live(p, src)) {
         const uint64_t* signal = reinterpret_cast<const uint64_t*>(
-            base + p.count_offset + local_expert * p.count_expert_stride + src * p.count_rank_stride);
+            reinterpret_cast<const char*>(recv_bases[src]) + p.count_offset +
+            local_expert * p.count_expert_stride + src * p.count_rank_stride);
         const uint64_t value = await_signal(p, signal, src);
         count = value == 0 ? 0 : static_cast<int>(value - 1);
       }
@@ -204,9 +212,10 @@ __device__ __forceinline__ void dispatch(const LowLatencyParams& p) {
       int src = 0;
       while (begins[src + 1] <= row) ++src;
       const int slot = row - begins[src];
-      const char* message =
-          base + p.recv_offset + local_expert * p.recv_expert_stride + src * p.recv_rank_stride +
-          slot * p.recv_slot_stride;
+      // Plain loads: the counter's acquire (this block, before the barrier above) orders them after the rows.
+      const char* message = reinterpret_cast<const char*>(recv_bases[src]) + p.recv_offset +
+                            local_expert * p.recv_expert_stride + src * p.recv_rank_stride +
+                            slot * p.recv_slot_stride;
       const int64_t out_row = local_expert * rows_per_expert + row;
       if (lane == 0) reinterpret_cast<int*>(p.src_info)[out_row] = *reinterpret_cast<const int*>(message);
       if (p.use_fp8) {

@@ -25,7 +25,11 @@ import jcuda.driver.JCudaDriver;
 /**
  * The GPU backend: the {@link DispatchLayout} buffer lives in device memory (one cuMemAlloc, never
  * reallocated, so device pointers and a captured CUDA graph stay valid across connect/disconnect), same-host
- * peers are mapped through CUDA IPC and the kernels of {@code kernels/} store into them directly.
+ * peers are mapped through CUDA IPC and the kernels of {@code kernels/} store into them directly. Peers on
+ * other hosts are staged: the kernels write their messages into pinned host memory that a
+ * {@link HostStagingProxy} thread forwards with UCX puts, and read theirs from a host receive mirror. Per
+ * peer the kernels get three table entries (write base, slice index, read base); connect and disconnect
+ * rewrite entries only, never an allocation.
  *
  * <p>Per call: flip the buffer index; clear the next buffer's signals (a memset ordered on the stream before
  * the kernels, so it completes before this call emits a signal); launch. Kernels read {@code mask} (1 = not
@@ -36,6 +40,19 @@ import jcuda.driver.JCudaDriver;
  * Not thread-safe: one thread per rank drives it.
  */
 public final class CudaDispatchBackend implements DispatchBackend {
+
+  /** Which peers go through host staging instead of CUDA IPC. */
+  public enum PeerStaging {
+    /** No host mirrors: every peer must be on this host (a peer elsewhere is refused at connect). */
+    OFF,
+    /** Peers on another host (another boot id) are staged; same-host peers use CUDA IPC. */
+    OTHER_HOSTS,
+    /**
+     * Every peer is staged, as if on another host: tests the staged path on one machine. Published with the
+     * metadata, so the peer stages its side of the pair too.
+     */
+    ALL_PEERS
+  }
 
   /** Longest data-plane timeout (configs.cuh NUM_MAX_TIMEOUT_MILLIS). */
   public static final long MAX_TIMEOUT_MILLIS = 60_000;
@@ -55,6 +72,8 @@ public final class CudaDispatchBackend implements DispatchBackend {
   private final List<DeviceArray> allocations = new ArrayList<>();
   private final DeviceArray buffer;
   private final DeviceArray peerBases;
+  private final DeviceArray peerSlices;
+  private final DeviceArray recvBases;
   private final DeviceArray deviceMask;
   private final DeviceArray expertCount;
   private final DeviceArray tokenList;
@@ -68,7 +87,13 @@ public final class CudaDispatchBackend implements DispatchBackend {
   private final DeviceArray layoutRange;
   private final DeviceArray y;
   private final DeviceArray combined;
+  private final PeerStaging staging;
+  private final HostMirrors mirrors;
+  private final HostStagingProxy proxy;
   private final long[] peerAddress;
+  private final long[] peerSlice;
+  private final long[] recvBase;
+  private final boolean[] staged;
   private final CUdeviceptr[] mappings;
   private final byte[][] mappedMetadata;
   private final boolean[] connected;
@@ -77,13 +102,22 @@ public final class CudaDispatchBackend implements DispatchBackend {
   private long epoch;
   private int bufferIdx;
 
-  /**
-   * Binds this rank to GPU {@code deviceOrdinal} (its primary context) and allocates everything once.
-   * {@code timeout} bounds every kernel wait on a peer; {@code storeTimeout} bounds {@link #connect}.
-   */
+  /** A backend for same-host peers only ({@link PeerStaging#OFF}). */
   public CudaDispatchBackend(
       DispatchLayout layout, int rank, int deviceOrdinal, KeyValueStore store, Duration timeout,
       Duration storeTimeout) {
+    this(layout, rank, deviceOrdinal, store, timeout, storeTimeout, PeerStaging.OFF, null);
+  }
+
+  /**
+   * Binds this rank to GPU {@code deviceOrdinal} (its primary context) and allocates everything once.
+   * {@code timeout} bounds every kernel wait on a peer; {@code storeTimeout} bounds {@link #connect}. Unless
+   * {@code staging} is OFF, both host mirrors and the proxy's UCX worker (UCX_TLS {@code transports}) are
+   * created here too.
+   */
+  public CudaDispatchBackend(
+      DispatchLayout layout, int rank, int deviceOrdinal, KeyValueStore store, Duration timeout,
+      Duration storeTimeout, PeerStaging staging, String transports) {
     if (rank < 0 || rank >= layout.maxRanks()) {
       throw new IllegalArgumentException(
           "rank is " + rank + "; it must be in 0.." + (layout.maxRanks() - 1) + " (maxRanks)");
@@ -128,6 +162,8 @@ public final class CudaDispatchBackend implements DispatchBackend {
     long maxRows = numLocalExperts * maxRanks * maxTokens;
     this.buffer = allocate(layout.totalBytes(), "buffer");
     this.peerBases = allocate(8L * maxRanks, "peer_bases");
+    this.peerSlices = allocate(8L * maxRanks, "peer_slices");
+    this.recvBases = allocate(8L * maxRanks, "recv_bases");
     this.deviceMask = allocate(4L * maxRanks, "mask");
     this.expertCount = allocate(4L * layout.numExperts(), "expert_count");
     this.tokenList = allocate(4L * layout.numExperts() * maxTokens, "token_list");
@@ -145,12 +181,21 @@ public final class CudaDispatchBackend implements DispatchBackend {
     CudaException.check(JCudaDriver.cuMemsetD8(buffer.pointer(), (byte) 0, layout.totalBytes()), "cuMemsetD8(buffer)");
 
     this.ipc = new CudaIpcTransport(buffer.pointer());
+    this.staging = staging;
+    this.mirrors = staging == PeerStaging.OFF ? null : new HostMirrors(layout, transports);
+    this.proxy = mirrors == null ? null
+        : new HostStagingProxy(layout, rank, timeout, mirrors.transport(), mirrors.staging());
     this.peerAddress = new long[maxRanks];
+    this.peerSlice = new long[maxRanks];
+    this.recvBase = new long[maxRanks];
+    this.staged = new boolean[maxRanks];
     this.mappings = new CUdeviceptr[maxRanks];
     this.mappedMetadata = new byte[maxRanks][];
     this.connected = new boolean[maxRanks];
     this.mask = new int[maxRanks];
     peerAddress[rank] = buffer.address();
+    Arrays.fill(peerSlice, rank);
+    Arrays.fill(recvBase, buffer.address());
     connected[rank] = true;
     uploadPeers();
   }
@@ -183,7 +228,12 @@ public final class CudaDispatchBackend implements DispatchBackend {
     return stream;
   }
 
-  /** The device address of {@code peer}'s buffer as mapped here (this rank's own for itself), 0 when unmapped. */
+  /** Whether {@code peer} is reached through host staging (connected as another host's rank). */
+  public boolean isStaged(int peer) {
+    return staged[peer];
+  }
+
+  /** Where this rank writes {@code peer}'s messages (IPC mapping, own buffer, staging mirror), 0 when unconnected. */
   public long peerAddress(int peer) {
     return peerAddress[peer];
   }
@@ -200,21 +250,17 @@ public final class CudaDispatchBackend implements DispatchBackend {
     makeCurrent();
     this.epoch = epoch;
     String ownKey = KEY_PREFIX + rank;
-    store.set(ownKey, ipc.localMetadata());
+    store.set(ownKey, new PeerMetadata(ipc.localMetadata(), staging == PeerStaging.ALL_PEERS,
+        proxy == null ? new byte[0] : proxy.localMetadata()).encode());
     for (int peer : ranks) {
       if (peer == rank) {
         continue;
       }
-      byte[] metadata = store.get(KEY_PREFIX + peer, storeTimeout);
-      // The same process keeps its mapping; a rank that came back as a new process has a new buffer.
-      if (mappings[peer] != null && !Arrays.equals(mappedMetadata[peer], metadata)) {
-        ipc.close(mappings[peer]);
-        mappings[peer] = null;
-      }
-      if (mappings[peer] == null) {
-        mappings[peer] = ipc.open(peer, metadata);
-        mappedMetadata[peer] = metadata;
-        peerAddress[peer] = CudaIpcTransport.addressOf(mappings[peer]);
+      PeerMetadata metadata = PeerMetadata.decode(store.get(KEY_PREFIX + peer, storeTimeout));
+      if (stagesPeer(metadata)) {
+        connectStaged(peer, metadata);
+      } else {
+        connectMapped(peer, metadata.ipc());
       }
       connected[peer] = true;
       mask[peer] = activate ? 0 : 1;
@@ -223,6 +269,55 @@ public final class CudaDispatchBackend implements DispatchBackend {
     // Connect is two-sided: nobody may delete its key before every rank of the step has read it.
     store.barrier(KEY_PREFIX + "barrier/connect/" + epoch, world.length, storeTimeout);
     store.deleteKey(ownKey);
+  }
+
+  /** Whether this pair goes through host staging: another host, or either side asked for ALL_PEERS. */
+  private boolean stagesPeer(PeerMetadata peer) {
+    return !ipc.reachable(peer.ipc()) || staging == PeerStaging.ALL_PEERS || peer.stageAll();
+  }
+
+  private void connectStaged(int peer, PeerMetadata metadata) {
+    if (proxy == null) {
+      throw new IllegalArgumentException("rank " + peer + " must be reached through host staging (it is on host "
+          + CudaIpcTransport.decodeHost(metadata.ipc()) + (metadata.stageAll() ? " and asked for staging" : "")
+          + ") but this backend was created with PeerStaging.OFF; create it with OTHER_HOSTS");
+    }
+    if (metadata.ucx().length == 0) {
+      throw new IllegalArgumentException("rank " + peer + " must be reached through host staging but published no "
+          + "UCX metadata: its backend runs with PeerStaging.OFF");
+    }
+    closeMapping(peer);
+    proxy.connect(peer, metadata.ucx());
+    staged[peer] = true;
+    peerAddress[peer] = mirrors.stagingDeviceAddress();
+    peerSlice[peer] = peer;
+    recvBase[peer] = mirrors.receiveDeviceAddress();
+  }
+
+  private void connectMapped(int peer, byte[] metadata) {
+    if (staged[peer]) {
+      proxy.disconnect(peer);
+      staged[peer] = false;
+    }
+    // The same process keeps its mapping; a rank that came back as a new process has a new buffer.
+    if (mappings[peer] != null && !Arrays.equals(mappedMetadata[peer], metadata)) {
+      closeMapping(peer);
+    }
+    if (mappings[peer] == null) {
+      mappings[peer] = ipc.open(peer, metadata);
+      mappedMetadata[peer] = metadata;
+      peerAddress[peer] = CudaIpcTransport.addressOf(mappings[peer]);
+    }
+    peerSlice[peer] = rank;
+    recvBase[peer] = buffer.address();
+  }
+
+  private void closeMapping(int peer) {
+    if (mappings[peer] != null) {
+      ipc.close(mappings[peer]);
+      mappings[peer] = null;
+      mappedMetadata[peer] = null;
+    }
   }
 
   @Override
@@ -234,10 +329,10 @@ public final class CudaDispatchBackend implements DispatchBackend {
       if (peer == rank) {
         continue;
       }
-      if (mappings[peer] != null) {
-        ipc.close(mappings[peer]);
-        mappings[peer] = null;
-        mappedMetadata[peer] = null;
+      closeMapping(peer);
+      if (staged[peer]) {
+        proxy.disconnect(peer);
+        staged[peer] = false;
       }
       peerAddress[peer] = 0;
       connected[peer] = false;
@@ -283,6 +378,12 @@ public final class CudaDispatchBackend implements DispatchBackend {
     CudaException.check(
         JCudaDriver.cuMemcpyHtoD(peerBases.pointer(), Pointer.to(peerAddress), 8L * peerAddress.length),
         "cuMemcpyHtoD(peer_bases)");
+    CudaException.check(
+        JCudaDriver.cuMemcpyHtoD(peerSlices.pointer(), Pointer.to(peerSlice), 8L * peerSlice.length),
+        "cuMemcpyHtoD(peer_slices)");
+    CudaException.check(
+        JCudaDriver.cuMemcpyHtoD(recvBases.pointer(), Pointer.to(recvBase), 8L * recvBase.length),
+        "cuMemcpyHtoD(recv_bases)");
     CudaException.check(
         JCudaDriver.cuMemcpyHtoD(deviceMask.pointer(), Pointer.to(notLive), 4L * notLive.length), "cuMemcpyHtoD(mask)");
   }
@@ -411,6 +512,8 @@ public final class CudaDispatchBackend implements DispatchBackend {
     int experts = layout.numExperts();
     p.set(LowLatencyParams.Field.LOCAL_BASE, buffer.address())
         .set(LowLatencyParams.Field.PEER_BASES, peerBases.address())
+        .set(LowLatencyParams.Field.PEER_SLICES, peerSlices.address())
+        .set(LowLatencyParams.Field.RECV_BASES, recvBases.address())
         .set(LowLatencyParams.Field.MASK, deviceMask.address())
         .set(LowLatencyParams.Field.TOPK_IDX, topkIdx.address())
         .set(LowLatencyParams.Field.TOPK_WEIGHTS, topkWeights.address())
@@ -452,7 +555,11 @@ public final class CudaDispatchBackend implements DispatchBackend {
     return extent > 1 ? offset.applyAsLong(1) - offset.applyAsLong(0) : 0;
   }
 
-  /** Flips the buffer index and clears the next buffer's signals on the stream, before this call's kernels. */
+  /**
+   * Flips the buffer index and clears the next buffer's signals on the stream, before this call's kernels:
+   * in the device buffer and in the receive mirror, where staged sources' signals land. (The staging
+   * mirror's words are the proxy's to clear, once forwarded.)
+   */
   private int flipBuffer() {
     int b = bufferIdx;
     bufferIdx ^= 1;
@@ -460,6 +567,13 @@ public final class CudaDispatchBackend implements DispatchBackend {
         JCudaDriver.cuMemsetD8Async(
             buffer.at(layout.signalOffset(bufferIdx)), (byte) 0, layout.signalRegionBytes(), stream),
         "cuMemsetD8Async(next signals)");
+    if (proxy != null) {
+      CudaException.check(
+          JCudaDriver.cuMemsetD8Async(
+              mirrors.receiveMirror().withByteOffset(layout.signalOffset(bufferIdx)), (byte) 0,
+              layout.signalRegionBytes(), stream),
+          "cuMemsetD8Async(next signals of the receive mirror)");
+    }
     return b;
   }
 
@@ -477,6 +591,10 @@ public final class CudaDispatchBackend implements DispatchBackend {
   public void close() {
     makeCurrent();
     JCudaDriver.cuStreamSynchronize(stream);
+    if (proxy != null) {
+      proxy.close();
+      mirrors.close();
+    }
     for (CUdeviceptr mapping : mappings) {
       if (mapping != null) {
         JCudaDriver.cuIpcCloseMemHandle(mapping);

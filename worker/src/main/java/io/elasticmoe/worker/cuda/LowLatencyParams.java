@@ -13,7 +13,7 @@ public final class LowLatencyParams {
 
   /** Fields of the C struct, in order; each is 8 bytes (device pointer, byte offset or size). */
   public enum Field {
-    LOCAL_BASE, PEER_BASES, MASK, X, TOPK_IDX, TOPK_WEIGHTS, RECV_X, RECV_SCALES, RECV_COUNT, SRC_INFO,
+    LOCAL_BASE, PEER_BASES, PEER_SLICES, RECV_BASES, MASK, X, TOPK_IDX, TOPK_WEIGHTS, RECV_X, RECV_SCALES, RECV_COUNT, SRC_INFO,
     LAYOUT_RANGE, EXPERT_COUNT, TOKEN_LIST,
     SEND_OFFSET, SEND_SLOT_STRIDE,
     RECV_OFFSET, RECV_EXPERT_STRIDE, RECV_RANK_STRIDE, RECV_SLOT_STRIDE,

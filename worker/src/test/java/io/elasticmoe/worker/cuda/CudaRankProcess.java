@@ -24,7 +24,9 @@ import java.util.Objects;
  *
  * <p>Scenarios: {@code exact} (and {@code small}, its first half, for compute-sanitizer) runs the same inputs through the CUDA and the CPU backend and requires every
  * dispatch output and the combine output to be bit-identical; {@code killed} has rank 1 halt after one good
- * step and rank 0 mask it within the timeout, report it, and keep serving.
+ * step and rank 0 mask it within the timeout, report it, and keep serving. A {@code -staged} suffix runs the
+ * scenario with {@link CudaDispatchBackend.PeerStaging#ALL_PEERS}: the peer is reached through the host staging
+ * proxy (pinned host mirrors, UCX puts over tcp on loopback), as a rank on another node would be.
  */
 public final class CudaRankProcess {
 
@@ -35,30 +37,49 @@ public final class CudaRankProcess {
     int rank = Integer.parseInt(args[1]);
     Path storeDir = Path.of(args[2]);
     Duration timeout = Duration.ofMillis(Long.parseLong(args[3]));
-    switch (scenario) {
+    boolean staged = scenario.endsWith("-staged");
+    switch (scenario.replaceFirst("-staged$", "")) {
       case "exact" -> {
-        exact(rank, storeDir, timeout, DispatchLayout.of(2, 4, 64, 512), 4, "small");
-        exact(rank, storeDir, timeout, DispatchLayout.of(2, 16, 128, 7168), 8, "h7168");
+        exact(rank, storeDir, timeout, DispatchLayout.of(2, 4, 64, 512), 4, "small", staged);
+        exact(rank, storeDir, timeout, DispatchLayout.of(2, 16, 128, 7168), 8, "h7168", staged);
       }
-      case "small" -> exact(rank, storeDir, timeout, DispatchLayout.of(2, 4, 64, 512), 4, "small");
-      case "killed" -> killed(rank, storeDir, timeout);
-      default -> throw new IllegalArgumentException("scenario is " + scenario + "; expected exact, small or killed");
+      case "small" -> exact(rank, storeDir, timeout, DispatchLayout.of(2, 4, 64, 512), 4, "small", staged);
+      case "killed" -> killed(rank, storeDir, timeout, staged);
+      default -> throw new IllegalArgumentException(
+          "scenario is " + scenario + "; expected exact, small or killed, each optionally with -staged");
     }
     System.out.println("DONE rank " + rank);
     System.exit(0);
   }
 
-  private static void exact(int rank, Path storeDir, Duration timeout, DispatchLayout layout, int numTopk, String name)
-      throws Exception {
+  private static CudaDispatchBackend gpu(DispatchLayout layout, int rank, KeyValueStore store, Duration timeout,
+      boolean staged) {
+    return staged
+        ? new CudaDispatchBackend(layout, rank, rank, store, timeout, STORE_TIMEOUT,
+            CudaDispatchBackend.PeerStaging.ALL_PEERS, UcxTransport.NETWORK_TRANSPORTS)
+        : new CudaDispatchBackend(layout, rank, rank, store, timeout, STORE_TIMEOUT);
+  }
+
+  /** The path the peer (the other of ranks 0 and 1) was connected through must be the one the scenario names. */
+  private static void requirePath(CudaDispatchBackend gpu, int rank, boolean staged) {
+    int peer = 1 - rank;
+    require(gpu.isStaged(peer) == staged, "rank %d: peer %d is %s, expected %s", rank, peer,
+        gpu.isStaged(peer) ? "staged" : "mapped through CUDA IPC", staged ? "staged" : "mapped through CUDA IPC");
+    System.out.println("rank " + rank + " reaches rank " + peer + (staged ? " through the host staging proxy" : " through CUDA IPC"));
+  }
+
+  private static void exact(int rank, Path storeDir, Duration timeout, DispatchLayout layout, int numTopk, String name,
+      boolean staged) throws Exception {
     int numExperts = layout.numExperts();
     int[] world = {0, 1};
     try (KeyValueStore gpuStore = new DirectoryKeyValueStore(Files.createDirectories(storeDir.resolve("gpu-" + name)));
         KeyValueStore cpuStore = new DirectoryKeyValueStore(Files.createDirectories(storeDir.resolve("cpu-" + name)));
-        CudaDispatchBackend gpu = new CudaDispatchBackend(layout, rank, rank, gpuStore, timeout, STORE_TIMEOUT);
+        CudaDispatchBackend gpu = gpu(layout, rank, gpuStore, timeout, staged);
         CpuDispatchBackend cpu =
             new CpuDispatchBackend(layout, rank, cpuStore, timeout, STORE_TIMEOUT, UcxTransport.HOST_TRANSPORTS)) {
       gpu.connect(1, world, world, true);
       cpu.connect(1, world, world, true);
+      requirePath(gpu, rank, staged);
       System.out.println("kernels loaded from " + gpu.kernels().loadedFrom() + " on " + gpu.kernels().multiprocessors() + " SMs");
       List<String> failures = new ArrayList<>();
       for (GpuCase c : GpuCase.all(11, layout.maxTokensPerRank(), layout.hidden(), numTopk, numExperts)) {
@@ -130,14 +151,15 @@ public final class CudaRankProcess {
     }
   }
 
-  private static void killed(int rank, Path storeDir, Duration timeout) throws Exception {
+  private static void killed(int rank, Path storeDir, Duration timeout, boolean staged) throws Exception {
     DispatchLayout layout = DispatchLayout.of(2, 4, 64, 512);
     int[] world = {0, 1};
     GpuCase c = new GpuCase(5, true, true, false, 64, 512, 4, layout.numExperts());
     try (KeyValueStore store = new DirectoryKeyValueStore(Files.createDirectories(storeDir.resolve("killed")));
-        CudaDispatchBackend gpu = new CudaDispatchBackend(layout, rank, rank, store, timeout, STORE_TIMEOUT)) {
+        CudaDispatchBackend gpu = gpu(layout, rank, store, timeout, staged)) {
       store.set("pid/" + rank, ByteBuffer.allocate(8).putLong(ProcessHandle.current().pid()).array());
       gpu.connect(1, world, world, true);
+      requirePath(gpu, rank, staged);
       DispatchResult first = dispatchCase(gpu, c, rank);
       gpu.combine(c.expertOutput(first), c.topkIdx(rank), c.topkWeights(rank), first.handle());
       require(gpu.takePeerTimeouts().isEmpty(), "rank %d: timeouts in the healthy step", rank);

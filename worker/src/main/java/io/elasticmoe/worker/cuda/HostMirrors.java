@@ -1,0 +1,106 @@
+package io.elasticmoe.worker.cuda;
+
+import io.elasticmoe.worker.runtime.DispatchLayout;
+import io.elasticmoe.worker.transport.UcxTransport;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import jcuda.Pointer;
+import jcuda.driver.CUdeviceptr;
+import jcuda.driver.JCudaDriver;
+
+/**
+ * The two pinned host buffers through which the CUDA backend reaches staged (other-node) peers (DESIGN §6:
+ * the available UCX has no CUDA support), each laid out by {@link DispatchLayout} and mapped into the device,
+ * plus the UCX transport whose registered buffer is one of them:
+ *
+ * <ul>
+ *   <li>the <b>staging mirror</b> (cuMemHostAlloc DEVICEMAP): kernels write a staged destination {@code d}'s
+ *       messages where {@code d} itself would sit as a source: {@code recv[e_l][d][slot]}, {@code count(e_l, d)},
+ *       combine rows of expert {@code d·E_l+e_l} and its flag. Every destination has its own slice, so one
+ *       mirror serves all of them, and a slice holds the bytes the destination expects from this rank;
+ *   <li>the <b>receive mirror</b>: {@link UcxTransport}'s buffer (UCX allocates it so same-host puts are
+ *       plain copies), page-locked for the device with cuMemHostRegister DEVICEMAP; staged peers' proxies put
+ *       into it at the ordinary positions and kernels read it with system-scope acquires.
+ * </ul>
+ *
+ * Both are allocated once, for maxRanks, so the device addresses in the kernels' tables never change.
+ */
+final class HostMirrors implements AutoCloseable {
+
+  private final UcxTransport transport;
+  private final Pointer stagingHost = new Pointer();
+  private final ByteBuffer staging;
+  private final long stagingDevice;
+  private final Pointer receiveHost;
+  private final CUdeviceptr receiveMirror = new CUdeviceptr();
+  private final long receiveDevice;
+
+  /** Allocates both mirrors in the current CUDA context; {@code transports} is UCX_TLS of the transport. */
+  HostMirrors(DispatchLayout layout, String transports) {
+    long bytes = layout.totalBytes();
+    // The staging area holds counter values while their puts are in flight: one word per signal offset.
+    this.transport = new UcxTransport(bytes, Math.toIntExact(DispatchLayout.NUM_BUFFERS * layout.signalRegionBytes()),
+        transports);
+    int flags = JCudaDriver.CU_MEMHOSTALLOC_PORTABLE | JCudaDriver.CU_MEMHOSTALLOC_DEVICEMAP;
+    CudaException.check(JCudaDriver.cuMemHostAlloc(stagingHost, bytes, flags),
+        "cuMemHostAlloc(staging mirror, " + bytes + " bytes)");
+    this.staging = stagingHost.getByteBuffer(0, bytes).order(ByteOrder.LITTLE_ENDIAN);
+    // Pinned host memory is not zeroed; a stale non-zero word would read as a published message.
+    byte[] zeros = new byte[1 << 20];
+    for (int at = 0; at < staging.capacity(); at += zeros.length) {
+      staging.put(at, zeros, 0, Math.min(zeros.length, staging.capacity() - at));
+    }
+    this.stagingDevice = devicePointer(new CUdeviceptr(), stagingHost, "staging mirror");
+    this.receiveHost = Pointer.to(transport.buffer());
+    CudaException.check(
+        JCudaDriver.cuMemHostRegister(receiveHost, bytes,
+            JCudaDriver.CU_MEMHOSTREGISTER_PORTABLE | JCudaDriver.CU_MEMHOSTREGISTER_DEVICEMAP),
+        "cuMemHostRegister(receive mirror: UCX buffer of " + bytes + " bytes at 0x"
+            + Long.toHexString(transport.bufferAddress()) + ")");
+    this.receiveDevice = devicePointer(receiveMirror, receiveHost, "receive mirror");
+    for (long address : new long[] {stagingDevice, receiveDevice}) {
+      if (address % DispatchLayout.ALIGNMENT_BYTES != 0) {
+        throw new IllegalStateException("a host mirror is mapped at 0x" + Long.toHexString(address) + ", not on the "
+            + DispatchLayout.ALIGNMENT_BYTES + "-byte boundary the kernels' 16-byte accesses assume");
+      }
+    }
+  }
+
+  private static long devicePointer(CUdeviceptr device, Pointer host, String what) {
+    CudaException.check(JCudaDriver.cuMemHostGetDevicePointer(device, host, 0), "cuMemHostGetDevicePointer(" + what + ")");
+    return CudaIpcTransport.addressOf(device);
+  }
+
+  UcxTransport transport() {
+    return transport;
+  }
+
+  /** The staging mirror as the host (the proxy) sees it. */
+  ByteBuffer staging() {
+    return staging;
+  }
+
+  /** Device address of the staging mirror: {@code peer_bases} of every staged destination. */
+  long stagingDeviceAddress() {
+    return stagingDevice;
+  }
+
+  /** The receive mirror as the device sees it, for stream-ordered clears of its signals. */
+  CUdeviceptr receiveMirror() {
+    return receiveMirror;
+  }
+
+  /** Device address of the receive mirror: {@code recv_bases} of every staged source. */
+  long receiveDeviceAddress() {
+    return receiveDevice;
+  }
+
+  /** Frees both mirrors and the transport; call after the proxy thread has stopped and the stream is idle. */
+  @Override
+  public void close() {
+    // Unpinned before UCX unmaps the buffer under it.
+    JCudaDriver.cuMemHostUnregister(receiveHost);
+    transport.close();
+    JCudaDriver.cuMemFreeHost(stagingHost);
+  }
+}
