@@ -108,6 +108,83 @@ class RendezvousClientTest {
     assertThat(rdzv.core.stats(TEAM_A.toString()).waiters()).isZero();
   }
 
+  private double calls(String method, String code) {
+    var timer = rdzv.meters.find("elasticmoe.rendezvous.calls").tags("method", method, "code", code).timer();
+    return timer == null ? 0 : timer.count();
+  }
+
+  @Test
+  void storeOperationsTravelOnSessionsNotUnaryCalls() throws Exception {
+    RendezvousClient c = client(0, TOKEN_A);
+    for (int i = 0; i < 5; i++) {
+      c.store().set("k" + i, new byte[] {(byte) i});
+      assertThat(c.store().get("k" + i, WAIT)).containsExactly(i);
+    }
+    assertThat(c.store().add("n", 2)).isEqualTo(2);
+    assertThat(c.store().numKeys()).isEqualTo(6);
+    assertThat(calls("Session/Set", "OK")).isEqualTo(5);
+    assertThat(calls("Session/Get", "OK")).isEqualTo(5);
+    assertThat(calls("Set", "OK") + calls("Get", "OK") + calls("Add", "OK")).isZero();
+  }
+
+  @Test
+  void anOperationsErrorKeepsItsCodeDescriptionAndDetails() throws Exception {
+    RendezvousClient c = client(0, TOKEN_A);
+    c.store().set("t", "text".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+    StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> c.store().add("t", 1));
+    assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.FAILED_PRECONDITION);
+    assertThat(e.getStatus().getDescription()).isEqualTo("store key 't' holds 4 bytes that are not a decimal 64-bit counter");
+    assertThat(io.grpc.protobuf.StatusProto.fromThrowable(e).getDetails(0).unpack(com.google.rpc.ErrorInfo.class)
+        .getReason()).isEqualTo("StoreValueNotCounter");
+    // The session survived its operation's error.
+    assertThat(c.store().add("n", 1)).isEqualTo(1);
+  }
+
+  @Test
+  void aThreadBlockedInGetDoesNotHoldAnotherThreadsSet() throws Exception {
+    RendezvousClient c = client(0, TOKEN_A);
+    java.util.concurrent.ExecutorService reader = java.util.concurrent.Executors.newSingleThreadExecutor();
+    try {
+      var got = reader.submit(() -> c.store().get("late", WAIT));
+      await().atMost(WAIT).untilAsserted(() -> assertThat(rdzv.core.stats(TEAM_A.toString()).waiters()).isEqualTo(1));
+      // With one shared session this set would queue behind the get forever: each caller has its own.
+      c.store().set("late", new byte[] {7});
+      assertThat(got.get(WAIT.toSeconds(), java.util.concurrent.TimeUnit.SECONDS)).containsExactly(7);
+    } finally {
+      reader.shutdownNow();
+    }
+  }
+
+  @Test
+  void aServerWithoutSessionsIsServedByUnaryCalls() throws Exception {
+    // An older operator: the Store service without its Session method.
+    String name = io.grpc.inprocess.InProcessServerBuilder.generateName();
+    io.grpc.ServerServiceDefinition full = io.grpc.ServerInterceptors.intercept(
+        new io.elasticmoe.operator.rendezvous.grpc.StoreService(rdzv.core, rdzv.metrics),
+        new io.elasticmoe.operator.rendezvous.grpc.DeploymentAuthInterceptor(rdzv.registry));
+    io.grpc.ServerServiceDefinition.Builder unaryOnly = io.grpc.ServerServiceDefinition.builder(
+        full.getServiceDescriptor().getName());
+    full.getMethods().stream()
+        .filter(m -> !m.getMethodDescriptor().getBareMethodName().equals("Session"))
+        .forEach(unaryOnly::addMethod);
+    io.grpc.Server old = io.grpc.inprocess.InProcessServerBuilder.forName(name).directExecutor()
+        .addService(unaryOnly.build()).build().start();
+    try {
+      RendezvousIdentity id = new RendezvousIdentity("in-process", "team-a", "llm", 0, "uid-0", "pod-0", "node", TOKEN_A);
+      RendezvousClient c = new RendezvousClient(
+          io.grpc.inprocess.InProcessChannelBuilder.forName(name).directExecutor().build(), id, new SplittableRandom(0));
+      clients.add(c);
+      c.store().set("k", new byte[] {1});
+      assertThat(c.store().get("k", WAIT)).containsExactly(1);
+      assertThat(c.store().add("n", 3)).isEqualTo(3);
+      assertThat(calls("Set", "OK")).isEqualTo(1);
+      assertThat(calls("Get", "OK")).isEqualTo(1);
+      assertThat(calls("Add", "OK")).isEqualTo(1);
+    } finally {
+      old.shutdownNow();
+    }
+  }
+
   @Test
   void aWrongCredentialIsAPermanentFailure() throws Exception {
     RendezvousClient c = client(0, "not-the-token");

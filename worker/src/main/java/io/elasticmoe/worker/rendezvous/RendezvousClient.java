@@ -12,7 +12,6 @@ import io.elasticmoe.api.rendezvous.v1alpha1.LoadReport;
 import io.elasticmoe.api.rendezvous.v1alpha1.MembershipGrpc;
 import io.elasticmoe.api.rendezvous.v1alpha1.PlacementGrpc;
 import io.elasticmoe.api.rendezvous.v1alpha1.ReportPeerFailureRequest;
-import io.elasticmoe.api.rendezvous.v1alpha1.StoreGrpc;
 import io.elasticmoe.api.rendezvous.v1alpha1.WatchRequest;
 import io.grpc.Channel;
 import io.grpc.ChannelCredentials;
@@ -128,7 +127,7 @@ public final class RendezvousClient implements AutoCloseable {
     this.membership = MembershipGrpc.newBlockingStub(authed);
     this.membershipAsync = MembershipGrpc.newStub(authed);
     this.placement = PlacementGrpc.newBlockingStub(authed);
-    this.store = new RendezvousKeyValueStore(StoreGrpc.newBlockingStub(authed));
+    this.store = new RendezvousKeyValueStore(authed);
     ScheduledThreadPoolExecutor s = new ScheduledThreadPoolExecutor(1, r -> {
       Thread t = new Thread(r, "rendezvous-client-" + id.rank());
       t.setDaemon(true);
