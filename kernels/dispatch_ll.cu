@@ -156,7 +156,9 @@ __device__ __forceinline__ void dispatch(const LowLatencyParams& p) {
   for (int e = blockIdx.x; e < num_ranks * num_local_experts; e += gridDim.x) {
     const int owner = e / num_local_experts;
     const int local_expert = e % num_local_experts;
-    if (!is_live(p, owner)) continue;
+    // One read of the mask for the whole block: a timeout that lands between two threads' reads must not
+    // send some of them past the barrier below and not others.
+    if (!__syncthreads_or(threadIdx.x == 0 && is_live(p, owner))) continue;
     char* const peer = reinterpret_cast<char*>(peer_bases[owner]);
     const int64_t slice = peer_slices[owner];
     const int count = reinterpret_cast<const int*>(p.expert_count)[e];

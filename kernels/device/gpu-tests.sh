@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The two-GPU correctness run on the device machine: the cuda JUnit tests (two rank processes, bit-exact
-# with the CPU backend; a killed peer masked), then the small case under compute-sanitizer memcheck and
-# racecheck. Logs go to $OUT. Usage (device): bash kernels/device/gpu-tests.sh
+# with the CPU backend; a killed peer masked; each over CUDA IPC and over the host staging proxy), then the
+# small case under compute-sanitizer memcheck and racecheck, and its staged variant under memcheck. Logs go
+# to $OUT. Usage (device): bash kernels/device/gpu-tests.sh
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 source kernels/device/env.sh
@@ -12,15 +13,17 @@ status=0
 $JAVA --enable-native-access=ALL-UNNAMED -cp "$CP" org.junit.platform.console.ConsoleLauncher execute \
   --disable-banner --details=tree --select-package=io.elasticmoe.worker.cuda 2>&1 | tee "$OUT/junit.txt"
 [ "${PIPESTATUS[0]}" = 0 ] || status=1
-for tool in memcheck racecheck; do
+# scenario:tool pairs; the staged path's shared-memory use is the IPC path's, so racecheck runs once.
+for run in small:memcheck small:racecheck small-staged:memcheck; do
+  scenario=${run%%:*}; tool=${run##*:}
   store=$(mktemp -d)
   for rank in 0 1; do
     compute-sanitizer --tool $tool --error-exitcode 3 $JAVA --enable-native-access=ALL-UNNAMED -cp "$CP" \
-      io.elasticmoe.worker.cuda.CudaRankProcess small $rank "$store" 20000 > "$OUT/sanitizer-$tool-$rank.txt" 2>&1 &
+      io.elasticmoe.worker.cuda.CudaRankProcess $scenario $rank "$store" 20000 > "$OUT/sanitizer-$scenario-$tool-$rank.txt" 2>&1 &
   done
   for job in $(jobs -p); do wait $job || status=1; done
   for rank in 0 1; do
-    echo "== $tool rank $rank: $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY|PASS|DONE|Exception' "$OUT/sanitizer-$tool-$rank.txt" | tr '\n' ' ')"
+    echo "== $scenario $tool rank $rank: $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY|PASS|DONE|Exception' "$OUT/sanitizer-$scenario-$tool-$rank.txt" | tr '\n' ' ')"
   done
 done
 echo "gpu-tests status $status"

@@ -7,10 +7,14 @@ import io.elasticmoe.placement.ExpertPlacement;
 import io.elasticmoe.placement.ExpertPlacementPlanner;
 import io.elasticmoe.placement.PlacementRequest;
 import io.elasticmoe.worker.cpu.CpuDispatchBackend;
+import io.elasticmoe.worker.cuda.BackendChoice;
+import io.elasticmoe.worker.cuda.CudaDispatchBackend;
+import io.elasticmoe.worker.cuda.GpuProbe;
 import io.elasticmoe.worker.moe.LoadDriver;
 import io.elasticmoe.worker.moe.MoeLayer;
 import io.elasticmoe.worker.moe.PlacementDecoder;
 import io.elasticmoe.worker.moe.TopkRouter;
+import io.elasticmoe.worker.runtime.DispatchBackend;
 import io.elasticmoe.worker.runtime.DispatchLayout;
 import io.elasticmoe.worker.runtime.EpochSwitchStore;
 import io.elasticmoe.worker.runtime.ObservedPlacement;
@@ -41,7 +45,8 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /**
- * {@code elasticmoe run}: what one rank executes. It builds the CPU data plane and the synthetic MoE
+ * {@code elasticmoe run}: what one rank executes. It builds the data plane ({@code --backend}: the CPU
+ * backend over UCX, or the CUDA backend on one GPU, chosen by {@link BackendChoice}) and the synthetic MoE
  * layer, joins its world and drives load, printing per-interval latency, per-slot load and every peer
  * it masked. With {@code --store-dir} it runs a static world on one host; otherwise it joins the
  * rendezvous and follows the Watch stream through {@link RankRuntime}.
@@ -50,7 +55,7 @@ import picocli.CommandLine.Option;
     name = "run",
     mixinStandardHelpOptions = true,
     description = {
-      "Runs one EP rank: CPU data plane over UCX plus a synthetic MoE layer under seeded load.",
+      "Runs one EP rank: data plane (--backend cpu|cuda|auto) plus a synthetic MoE layer under seeded load.",
       "Start one process per rank of --world with the same --store-dir (single host, no operator)."
     })
 public final class RunCommand implements Callable<Integer> {
@@ -119,6 +124,15 @@ public final class RunCommand implements Callable<Integer> {
   @Option(names = "--transports", defaultValue = "${env:UCX_TLS:-" + UcxTransport.HOST_TRANSPORTS + "}", description = "UCX_TLS (default: ${DEFAULT-VALUE}).")
   String transports;
 
+  @Option(names = "--backend", defaultValue = "${env:EMD_BACKEND:-cpu}", description = {
+      "Data plane: cpu (UCX), cuda (one GPU; refused with the reason where no driver or device is usable) or",
+      "auto (cuda where a GPU is usable, else cpu with a note why). Default: EMD_BACKEND as set on rank pods, else cpu."})
+  String backendName;
+
+  @Option(names = "--gpu", defaultValue = "-1",
+      description = "CUDA device ordinal for --backend cuda|auto (default: rank %% number of visible devices).")
+  int gpu;
+
   @Option(names = "--seed", defaultValue = "1", description = "Seed of router, experts and load (default: ${DEFAULT-VALUE}).")
   long seed;
 
@@ -137,8 +151,7 @@ public final class RunCommand implements Callable<Integer> {
     DispatchLayout layout = DispatchLayout.of(maxRanks, slotsPerRank, tokens, hidden);
     ExpertPlacement placement = uniformPlacement();
     try (DirectoryKeyValueStore store = new DirectoryKeyValueStore(storeDir);
-        CpuDispatchBackend backend = new CpuDispatchBackend(
-            layout, rank, store, Duration.ofMillis(timeoutMillis), Duration.ofMillis(connectTimeoutMillis), transports)) {
+        DispatchBackend backend = openBackend(layout, store, out)) {
       ObservedViews views = new ObservedViews();
       views.add(new WorldView(0, world, WorldView.Directive.RUN));
       TopkRouter router = new TopkRouter(hidden, logicalExperts, topk, seed);
@@ -214,8 +227,7 @@ public final class RunCommand implements Callable<Integer> {
       var placementMessage = client.placement();
       fetch.received(placementMessage);
       DispatchLayout layout = DispatchLayout.of(first.getMaxRanks(), placementMessage.getSlotsPerRank(), tokens, hidden);
-      try (CpuDispatchBackend backend = new CpuDispatchBackend(
-          layout, rank, client.store(), Duration.ofMillis(timeoutMillis), Duration.ofMillis(connectTimeoutMillis), transports)) {
+      try (DispatchBackend backend = openBackend(layout, client.store(), out)) {
         TopkRouter router = new TopkRouter(hidden, placementMessage.getNumLogicalExperts(), topk, seed);
         // Replaced by the agreed world's placement when this rank joins one.
         MoeLayer layer = new MoeLayer(backend, router, intermediate, seed, dispatchDtype.equals("fp8"),
@@ -307,7 +319,33 @@ public final class RunCommand implements Callable<Integer> {
     }
   }
 
-  private RankRuntime runtime(CpuDispatchBackend backend, KeyValueStore store, ObservedViews views, MoeLayer layer,
+  /**
+   * The data plane {@code --backend} asks for. CUDA ranks stage peers on other hosts through pinned host
+   * memory and UCX ({@code --transports}); same-host peers go through CUDA IPC.
+   */
+  private DispatchBackend openBackend(DispatchLayout layout, KeyValueStore store, PrintWriter out) {
+    BackendChoice choice = backendChoice();
+    out.printf("rank=%d data plane: %s%n", rank, choice.note());
+    out.flush();
+    Duration timeout = Duration.ofMillis(timeoutMillis);
+    Duration connectTimeout = Duration.ofMillis(connectTimeoutMillis);
+    return switch (choice.kind()) {
+      case CPU -> new CpuDispatchBackend(layout, rank, store, timeout, connectTimeout, transports);
+      case CUDA -> new CudaDispatchBackend(layout, rank, choice.deviceOrdinal(), store, timeout, connectTimeout,
+          CudaDispatchBackend.PeerStaging.OTHER_HOSTS, transports);
+    };
+  }
+
+  /** {@link BackendChoice} for this rank; a refusal is a usage error, raised before the rank joins anything. */
+  private BackendChoice backendChoice() {
+    try {
+      return BackendChoice.choose(backendName, GpuProbe.result(), Math.max(rank, 0), gpu);
+    } catch (IllegalArgumentException | IllegalStateException e) {
+      throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
+    }
+  }
+
+  private RankRuntime runtime(DispatchBackend backend, KeyValueStore store, ObservedViews views, MoeLayer layer,
       PrintWriter out) {
     // A world that ignores a newer epoch for longer than a peer timeout plus a connect is gone.
     Duration staleWorldAfter = Duration.ofMillis(2 * (timeoutMillis + connectTimeoutMillis));
@@ -349,6 +387,7 @@ public final class RunCommand implements Callable<Integer> {
   }
 
   private void validateModel() {
+    backendChoice();
     if (!dispatchDtype.equals("fp8") && !dispatchDtype.equals("bf16")) {
       throw new CommandLine.ParameterException(spec.commandLine(), "--dispatch-dtype is " + dispatchDtype + "; use fp8 or bf16");
     }

@@ -17,6 +17,11 @@ public final class GpuProbe {
 
   private GpuProbe() {}
 
+  /** What the probe saw in this JVM. */
+  public static Result result() {
+    return RESULT;
+  }
+
   public static boolean available() {
     return RESULT.available();
   }

@@ -32,6 +32,10 @@ public final class CudaRankProcess {
 
   private static final Duration STORE_TIMEOUT = Duration.ofSeconds(120);
 
+  /** UCX_TLS of the staged scenarios: tcp as between nodes; EMOE_STAGED_TLS overrides it on a host without tcp. */
+  private static final String STAGED_TRANSPORTS =
+      System.getenv().getOrDefault("EMOE_STAGED_TLS", UcxTransport.NETWORK_TRANSPORTS);
+
   public static void main(String[] args) throws Exception {
     String scenario = args[0];
     int rank = Integer.parseInt(args[1]);
@@ -56,7 +60,7 @@ public final class CudaRankProcess {
       boolean staged) {
     return staged
         ? new CudaDispatchBackend(layout, rank, rank, store, timeout, STORE_TIMEOUT,
-            CudaDispatchBackend.PeerStaging.ALL_PEERS, UcxTransport.NETWORK_TRANSPORTS)
+            CudaDispatchBackend.PeerStaging.ALL_PEERS, STAGED_TRANSPORTS)
         : new CudaDispatchBackend(layout, rank, rank, store, timeout, STORE_TIMEOUT);
   }
 
