@@ -27,6 +27,8 @@ import jcuda.driver.JCudaDriver;
  */
 final class HostMirrors implements AutoCloseable {
 
+  private static final long PAGE_BYTES = 4096;
+
   private final UcxTransport transport;
   private final Pointer stagingHost = new Pointer();
   private final ByteBuffer staging;
@@ -52,10 +54,12 @@ final class HostMirrors implements AutoCloseable {
     }
     this.stagingDevice = devicePointer(new CUdeviceptr(), stagingHost, "staging mirror");
     this.receiveHost = Pointer.to(transport.buffer());
+    // Whole pages where UCX mapped whole pages (shared memory, mmap: it rounds its allocation up to them).
+    long registered = transport.bufferAddress() % PAGE_BYTES == 0 ? (bytes + PAGE_BYTES - 1) / PAGE_BYTES * PAGE_BYTES : bytes;
     CudaException.check(
-        JCudaDriver.cuMemHostRegister(receiveHost, bytes,
+        JCudaDriver.cuMemHostRegister(receiveHost, registered,
             JCudaDriver.CU_MEMHOSTREGISTER_PORTABLE | JCudaDriver.CU_MEMHOSTREGISTER_DEVICEMAP),
-        "cuMemHostRegister(receive mirror: UCX buffer of " + bytes + " bytes at 0x"
+        "cuMemHostRegister(receive mirror: UCX buffer of " + registered + " bytes at 0x"
             + Long.toHexString(transport.bufferAddress()) + ")");
     this.receiveDevice = devicePointer(receiveMirror, receiveHost, "receive mirror");
     for (long address : new long[] {stagingDevice, receiveDevice}) {
