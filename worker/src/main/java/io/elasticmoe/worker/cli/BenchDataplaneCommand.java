@@ -3,9 +3,11 @@ package io.elasticmoe.worker.cli;
 import io.elasticmoe.worker.bench.dataplane.DataplaneBenchConfig;
 import io.elasticmoe.worker.bench.dataplane.DataplaneBenchmark;
 import io.elasticmoe.worker.bench.dataplane.DataplaneKernelsBenchmark;
+import io.elasticmoe.worker.cpu.PhaseTimes;
 import io.elasticmoe.worker.runtime.DispatchLayout;
 import io.elasticmoe.worker.transport.UcxTransport;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import org.openjdk.jmh.results.RunResult;
@@ -40,8 +42,9 @@ public final class BenchDataplaneCommand implements Callable<Integer> {
   @Option(names = "--tokens", defaultValue = "128", description = "Tokens per rank (default: ${DEFAULT-VALUE}).")
   int tokens;
 
-  @Option(names = "--hidden", defaultValue = "7168", description = "Hidden size (default: ${DEFAULT-VALUE}).")
-  int hidden;
+  @Option(names = "--hidden", defaultValue = "7168", split = ",",
+      description = "Hidden sizes, comma-separated: one run and one ratio line each (default: ${DEFAULT-VALUE}).")
+  List<Integer> hiddenSizes;
 
   @Option(names = "--topk", defaultValue = "8", description = "Experts per token (default: ${DEFAULT-VALUE}).")
   int topk;
@@ -65,6 +68,11 @@ public final class BenchDataplaneCommand implements Callable<Integer> {
   @Option(names = "--baseline-iterations", defaultValue = "20000",
       description = "ucx_perftest iterations; 0 skips the baseline (default: ${DEFAULT-VALUE}).")
   int baselineIterations;
+
+ @Option(names = "--compute-threads", defaultValue = "0",
+      description = "Compute threads per rank (cast, row copies, reduction); 0 = the backend's default, the"
+          + " available processors / --ranks (default: ${DEFAULT-VALUE}).")
+  int computeThreads;
 
   @Option(names = "--micro", description = "Run the JMH per-token benchmarks (fp8 cast/uncast, combine reduction) instead.")
   boolean micro;
@@ -91,36 +99,64 @@ public final class BenchDataplaneCommand implements Callable<Integer> {
     if (iterations < 1) {
       throw new CommandLine.ParameterException(spec.commandLine(), "--iterations is " + iterations + "; at least 1");
     }
-    try {
-      DispatchLayout.of(ranks, expertsPerRank, tokens, hidden);
-    } catch (IllegalArgumentException e) {
-      throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
+    if (computeThreads < 0) {
+      throw new CommandLine.ParameterException(spec.commandLine(),
+          "--compute-threads is " + computeThreads + "; it must be 0 (default) or more");
     }
     boolean fp8 = dispatchDtype.equals("fp8");
-    if (fp8 && hidden % DispatchLayout.FP8_HIDDEN_ALIGNMENT != 0) {
-      throw new CommandLine.ParameterException(spec.commandLine(),
-          "--hidden is " + hidden + "; fp8 dispatch needs a multiple of " + DispatchLayout.FP8_HIDDEN_ALIGNMENT);
+    for (int hidden : hiddenSizes) {
+      try {
+        DispatchLayout.of(ranks, expertsPerRank, tokens, hidden);
+      } catch (IllegalArgumentException e) {
+        throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
+      }
+      if (fp8 && hidden % DispatchLayout.FP8_HIDDEN_ALIGNMENT != 0) {
+        throw new CommandLine.ParameterException(spec.commandLine(),
+            "--hidden is " + hidden + "; fp8 dispatch needs a multiple of " + DispatchLayout.FP8_HIDDEN_ALIGNMENT);
+      }
     }
-    DataplaneBenchConfig config =
-        new DataplaneBenchConfig(ranks, tokens, hidden, topk, expertsPerRank, fp8, warmup, iterations, transports);
     var out = spec.commandLine().getOut();
-    DataplaneBenchmark.Result r = DataplaneBenchmark.run(config, baselineIterations, System.out);
-    out.printf("backend=cpu ranks=%d tokens=%d hidden=%d topk=%d experts/rank=%d dispatch=%s combine=bf16 tls=%s%n",
-        ranks, tokens, hidden, topk, expertsPerRank, dispatchDtype, transports);
-    out.printf("%-9s %10s %10s %10s %14s %16s %8s%n", "call", "p50 us", "p99 us", "mean us", "agg GB/s",
-        "perftest GB/s", "ratio");
-    row(out, "dispatch", r.dispatch().p50Micros(), r.dispatch().p99Micros(), r.dispatch().meanMicros(),
-        r.dispatchGBps(), r.baselineDispatchGBps());
-    row(out, "combine", r.combine().p50Micros(), r.combine().p99Micros(), r.combine().meanMicros(),
-        r.combineGBps(), r.baselineCombineGBps());
+    StringBuilder ratios = new StringBuilder();
+    for (int hidden : hiddenSizes) {
+      DataplaneBenchConfig config = new DataplaneBenchConfig(
+          ranks, tokens, hidden, topk, expertsPerRank, fp8, warmup, iterations, transports, computeThreads);
+      DataplaneBenchmark.Result r = DataplaneBenchmark.run(config, baselineIterations, System.out);
+      out.printf("backend=cpu ranks=%d tokens=%d hidden=%d topk=%d experts/rank=%d dispatch=%s combine=bf16 tls=%s"
+          + " compute-threads=%d%n", ranks, tokens, hidden, topk, expertsPerRank, dispatchDtype, transports,
+          r.computeThreads());
+      out.printf("%-9s %10s %10s %10s %14s %16s %8s%n", "call", "p50 us", "p99 us", "mean us", "agg GB/s",
+          "perftest GB/s", "ratio");
+      row(out, "dispatch", r.dispatch().p50Micros(), r.dispatch().p99Micros(), r.dispatch().meanMicros(),
+          r.dispatchGBps(), r.baselineDispatchGBps());
+      row(out, "combine", r.combine().p50Micros(), r.combine().p99Micros(), r.combine().meanMicros(),
+          r.combineGBps(), r.baselineCombineGBps());
+      out.println("phase (us per call, mean over ranks and steps):");
+      for (PhaseTimes.Phase phase : PhaseTimes.Phase.values()) {
+        out.printf("  %-22s %10.1f%n", phase.name().toLowerCase(java.util.Locale.ROOT), r.phaseMicros().get(phase));
+      }
+      ratios.append(String.format(java.util.Locale.ROOT,
+          "RATIO hidden=%d threads=%d dispatch %.1f ms p50 %.2f GB/s (%s of ucx_perftest %.2f) | combine %.1f ms p50"
+              + " %.2f GB/s (%s of ucx_perftest %.2f)%n",
+          hidden, r.computeThreads(), r.dispatch().p50Micros() / 1e3, r.dispatchGBps(),
+          percent(r.dispatchGBps(), r.baselineDispatchGBps()), r.baselineDispatchGBps(),
+          r.combine().p50Micros() / 1e3, r.combineGBps(), percent(r.combineGBps(), r.baselineCombineGBps()),
+          r.baselineCombineGBps()));
+      out.flush();
+    }
+    // One line per hidden size, together at the end: what a results table is filled from.
+    out.print(ratios);
     out.flush();
     return 0;
+  }
+
+  private static String percent(double value, double baseline) {
+    return baseline > 0 ? String.format(java.util.Locale.ROOT, "%.1f%%", 100 * value / baseline) : "-";
   }
 
   private int runMicro() throws RunnerException {
     Options options = new OptionsBuilder()
         .include(DataplaneKernelsBenchmark.class.getName() + "\\.")
-        .param("hidden", Integer.toString(hidden))
+        .param("hidden", hiddenSizes.stream().map(String::valueOf).toArray(String[]::new))
         .param("topk", Integer.toString(topk))
         .forks(1)
         .warmupIterations(3)
@@ -132,20 +168,23 @@ public final class BenchDataplaneCommand implements Callable<Integer> {
     Map<String, Double> score = new LinkedHashMap<>();
     for (RunResult result : new Runner(options).run()) {
       String name = result.getParams().getBenchmark();
-      score.put(name.substring(name.lastIndexOf('.') + 1), result.getPrimaryResult().getScore());
+      score.put(name.substring(name.lastIndexOf('.') + 1) + "@" + result.getParams().getParam("hidden"),
+          result.getPrimaryResult().getScore());
     }
     var out = spec.commandLine().getOut();
-    out.printf("hidden=%d topk=%d, ns per token (JMH average time)%n", hidden, topk);
-    double copy = score.get("bf16RowCopyBaseline");
-    double read = score.get("oneRowReadBaseline");
-    out.printf("%-22s %10.1f ns  (baseline)%n", "bf16RowCopyBaseline", copy);
-    out.printf("%-22s %10.1f ns  %.1fx the bf16 row copy%n", "fp8Cast", score.get("fp8Cast"), score.get("fp8Cast") / copy);
-    out.printf("%-22s %10.1f ns  %.1fx the bf16 row copy%n", "fp8CastRoundScale", score.get("fp8CastRoundScale"),
-        score.get("fp8CastRoundScale") / copy);
-    out.printf("%-22s %10.1f ns  %.1fx the bf16 row copy%n", "fp8Uncast", score.get("fp8Uncast"), score.get("fp8Uncast") / copy);
-    out.printf("%-22s %10.1f ns  (baseline)%n", "oneRowReadBaseline", read);
-    out.printf("%-22s %10.1f ns  %.1fx one row read (top-%d)%n", "combineReduce", score.get("combineReduce"),
-        score.get("combineReduce") / read, topk);
+    for (int hidden : hiddenSizes) {
+      out.printf("hidden=%d topk=%d, ns per token (JMH average time)%n", hidden, topk);
+      double copy = score.get("bf16RowCopyBaseline@" + hidden);
+      double read = score.get("oneRowReadBaseline@" + hidden);
+      out.printf("%-22s %10.1f ns  (baseline)%n", "bf16RowCopyBaseline", copy);
+      for (String cast : List.of("fp8Cast", "fp8CastRoundScale", "fp8Uncast")) {
+        double ns = score.get(cast + "@" + hidden);
+        out.printf("%-22s %10.1f ns  %.1fx the bf16 row copy%n", cast, ns, ns / copy);
+      }
+      out.printf("%-22s %10.1f ns  (baseline)%n", "oneRowReadBaseline", read);
+      double reduce = score.get("combineReduce@" + hidden);
+      out.printf("%-22s %10.1f ns  %.1fx one row read (top-%d)%n", "combineReduce", reduce, reduce / read, topk);
+    }
     out.flush();
     return 0;
   }

@@ -32,7 +32,8 @@ import java.util.function.IntConsumer;
 /**
  * The reference backend: the {@link DispatchLayout} buffer lives off-heap in a direct ByteBuffer
  * registered with UCX, every peer (this host: sysv/posix/cma shared memory; across hosts: tcp) is written
- * with RMA puts, and the calling thread does the casting, copying, waiting and reduction.
+ * with RMA puts. The calling thread does every UCX call and wait; the casting, the row copies and the
+ * reduction are spread over a {@link ComputePool} of the backend's own.
  *
  * <p>Ordering per call, for every destination: clear the next buffer's signals; write all data; flush
  * (UCX's completion point, so data lands before anything after it); write the counters or flags; flush.
@@ -80,6 +81,8 @@ public final class CpuDispatchBackend implements DispatchBackend {
   private final ExecutorService storeCalls =
       Executors.newSingleThreadExecutor(Thread.ofPlatform().daemon().name("ep-store-call").factory());
   private final ReceiveArrays[] receiveArrays = {new ReceiveArrays(), new ReceiveArrays()};
+  private final ComputePool compute;
+  private final PhaseTimes phaseTimes = new PhaseTimes();
   private long epoch;
   private String previousDoneKey;
   private int bufferIdx;
@@ -118,9 +121,10 @@ public final class CpuDispatchBackend implements DispatchBackend {
   }
 
   /**
-   * {@code timeout} bounds every data-plane wait (a silent peer is masked after it); {@code storeTimeout}
-   * bounds the metadata exchange and barrier of {@link #connect}, where peers may still be starting;
-   * {@code transports} is the UCX_TLS list ({@link UcxTransport#HOST_TRANSPORTS} when all ranks share a host).
+   * As {@link #CpuDispatchBackend(DispatchLayout, int, KeyValueStore, Duration, Duration, String, int)} with
+   * {@link ComputePool#defaultThreads} compute threads: with {@link UcxTransport#HOST_TRANSPORTS} every
+   * rank of the layout may share this host, so the processors are split {@code maxRanks} ways; with a
+   * network transport (a rank per pod) this rank takes every processor its container may use.
    */
   public CpuDispatchBackend(
       DispatchLayout layout,
@@ -129,6 +133,25 @@ public final class CpuDispatchBackend implements DispatchBackend {
       Duration timeout,
       Duration storeTimeout,
       String transports) {
+    this(layout, rank, store, timeout, storeTimeout, transports,
+        ComputePool.defaultThreads(transports.equals(UcxTransport.HOST_TRANSPORTS) ? layout.maxRanks() : 1));
+  }
+
+  /**
+   * {@code timeout} bounds every data-plane wait (a silent peer is masked after it); {@code storeTimeout}
+   * bounds the metadata exchange and barrier of {@link #connect}, where peers may still be starting;
+   * {@code transports} is the UCX_TLS list ({@link UcxTransport#HOST_TRANSPORTS} when all ranks share a host);
+   * {@code computeThreads} (≥ 1, the calling thread included) share the cast, the row copies and the
+   * combine reduction.
+   */
+  public CpuDispatchBackend(
+      DispatchLayout layout,
+      int rank,
+      KeyValueStore store,
+      Duration timeout,
+      Duration storeTimeout,
+      String transports,
+      int computeThreads) {
     if (rank < 0 || rank >= layout.maxRanks()) {
       throw new IllegalArgumentException(
           "rank is " + rank + "; it must be in 0.." + (layout.maxRanks() - 1) + " (maxRanks)");
@@ -153,6 +176,7 @@ public final class CpuDispatchBackend implements DispatchBackend {
     this.connected = new boolean[layout.maxRanks()];
     this.mask = new int[layout.maxRanks()];
     connected[rank] = true;
+    this.compute = new ComputePool(computeThreads);
   }
 
   @Override
@@ -313,21 +337,26 @@ public final class CpuDispatchBackend implements DispatchBackend {
     int numRanks = numExperts / numLocalExperts;
     long messageBytes = DispatchLayout.DISPATCH_HEADER_BYTES + (useFp8 ? hidden + 4L * numScales : 2L * hidden);
 
-    // Cast every token once into its send slot.
-    byte[] fp8Row = new byte[hidden];
-    float[] scaleRow = new float[numScales];
-    for (int t = 0; t < numTokens; t++) {
-      int slot = (int) layout.dispatchSendSlotOffset(b, t);
-      buffer.putInt(slot, t);
-      int payload = slot + DispatchLayout.DISPATCH_HEADER_BYTES;
-      if (useFp8) {
-        Fp8Codec.castRow(x, t * hidden, hidden, roundScale, fp8Row, 0, scaleRow, 0);
-        buffer.put(payload, fp8Row);
-        floats.put((payload + hidden) / 4, scaleRow);
-      } else {
-        shorts.put(payload / 2, x, t * hidden, hidden);
+    // Cast every token once into its send slot. Absolute bulk puts into disjoint slots: safe from several
+    // threads, as the buffer's position is never touched.
+    phaseTimes.start();
+    compute.forRanges(numTokens, 1, (from, to) -> {
+      byte[] fp8Row = new byte[hidden];
+      float[] scaleRow = new float[numScales];
+      for (int t = from; t < to; t++) {
+        int slot = (int) layout.dispatchSendSlotOffset(b, t);
+        buffer.putInt(slot, t);
+        int payload = slot + DispatchLayout.DISPATCH_HEADER_BYTES;
+        if (useFp8) {
+          Fp8Codec.castRow(x, t * hidden, hidden, roundScale, fp8Row, 0, scaleRow, 0);
+          buffer.put(payload, fp8Row);
+          floats.put((payload + hidden) / 4, scaleRow);
+        } else {
+          shorts.put(payload / 2, x, t * hidden, hidden);
+        }
       }
-    }
+    });
+    phaseTimes.end(PhaseTimes.Phase.DISPATCH_CAST);
 
     // Write each token to recv[e_l][rank][slot] of every selected expert's owner.
     int[] expertCount = new int[numExperts];
@@ -348,6 +377,7 @@ public final class CpuDispatchBackend implements DispatchBackend {
         write(owner, source, target, messageBytes, destinations);
       }
     }
+    phaseTimes.end(PhaseTimes.Phase.DISPATCH_PUTS);
     // Counters after data: as soon as a destination's puts are flushed, count+1 goes into
     // recv_count[e_l·maxRanks + rank] of that owner; a slow owner does not hold back the others.
     Set<Integer> signalled = new TreeSet<>();
@@ -366,6 +396,7 @@ public final class CpuDispatchBackend implements DispatchBackend {
     }
     maskIncomplete(transport.flush(destinations, deadline, publishCounts, this::keepAlive), startNanos);
     maskFailed(transport.flush(signalled, deadline, owner -> {}, this::keepAlive), startNanos);
+    phaseTimes.end(PhaseTimes.Phase.DISPATCH_FLUSH_SIGNAL);
 
     // Wait for every live source, then read with the final mask so counts only cover unmasked ranks.
     long[] counts = new long[numLocalExperts * numRanks];
@@ -377,7 +408,10 @@ public final class CpuDispatchBackend implements DispatchBackend {
         }
       }
     }
-    return readReceived(b, numRanks, numTokens, useFp8, counts);
+    phaseTimes.end(PhaseTimes.Phase.DISPATCH_WAIT);
+    DispatchResult result = readReceived(b, numRanks, numTokens, useFp8, counts);
+    phaseTimes.end(PhaseTimes.Phase.DISPATCH_COPY_OUT);
+    return result;
   }
 
   private DispatchResult readReceived(int b, int numRanks, int numTokens, boolean useFp8, long[] counts) {
@@ -398,22 +432,32 @@ public final class CpuDispatchBackend implements DispatchBackend {
       for (int src = 0; src < numRanks; src++) {
         int count = live(src) ? (int) counts[localExpert * numRanks + src] : 0;
         layoutRange[localExpert * numRanks + src] = (long) count | ((long) begin << 32);
-        for (int i = 0; i < count; i++) {
-          int row = localExpert * rowsPerExpert + begin + i;
-          int message = (int) layout.dispatchRecvSlotOffset(b, localExpert, src, i);
-          int payload = message + DispatchLayout.DISPATCH_HEADER_BYTES;
-          srcInfo[row] = buffer.getInt(message);
-          if (useFp8) {
-            buffer.get(payload, recvFp8, row * hidden, hidden);
-            floats.get((payload + hidden) / 4, recvScales, row * numScales, numScales);
-          } else {
-            shorts.get(payload / 2, recvBf16, row * hidden, hidden);
-          }
-        }
         begin += count;
       }
       recvCount[localExpert] = begin;
     }
+    // The row copies, spread over the compute threads by local expert (disjoint rows of every array).
+    compute.forRanges(numLocalExperts, 1, (fromExpert, toExpert) -> {
+      for (int localExpert = fromExpert; localExpert < toExpert; localExpert++) {
+        for (int src = 0; src < numRanks; src++) {
+          long range = layoutRange[localExpert * numRanks + src];
+          int count = (int) range;
+          int begin = (int) (range >>> 32);
+          for (int i = 0; i < count; i++) {
+            int row = localExpert * rowsPerExpert + begin + i;
+            int message = (int) layout.dispatchRecvSlotOffset(b, localExpert, src, i);
+            int payload = message + DispatchLayout.DISPATCH_HEADER_BYTES;
+            srcInfo[row] = buffer.getInt(message);
+            if (useFp8) {
+              buffer.get(payload, recvFp8, row * hidden, hidden);
+              floats.get((payload + hidden) / 4, recvScales, row * numScales, numScales);
+            } else {
+              shorts.get(payload / 2, recvBf16, row * hidden, hidden);
+            }
+          }
+        }
+      }
+    });
     DispatchHandle handle =
         new DispatchHandle(numRanks, layout.maxTokensPerRank(), hidden, numTokens, srcInfo, layoutRange);
     return new DispatchResult(recvFp8, recvScales, recvBf16, recvCount, handle);
@@ -432,7 +476,24 @@ public final class CpuDispatchBackend implements DispatchBackend {
     int rowsPerExpert = handle.rowsPerExpert();
     int[] srcInfo = handle.srcInfo();
 
-    // Each received row goes back to recv[global expert][source token] of the rank it came from.
+    // Stage every row to return into its send slot (spread over the compute threads), then put each to
+    // recv[global expert][source token] of the rank it came from.
+    phaseTimes.start();
+    compute.forRanges(numLocalExperts, 1, (fromExpert, toExpert) -> {
+      for (int localExpert = fromExpert; localExpert < toExpert; localExpert++) {
+        for (int src = 0; src < numRanks; src++) {
+          if (!live(src)) {
+            continue;
+          }
+          int begin = handle.begin(localExpert, src);
+          for (int row = begin; row < begin + handle.count(localExpert, src); row++) {
+            int slot = (int) layout.combineSendSlotOffset(b, localExpert, row);
+            shorts.put(slot / 2, y, (localExpert * rowsPerExpert + row) * hidden, hidden);
+          }
+        }
+      }
+    });
+    phaseTimes.end(PhaseTimes.Phase.COMBINE_STAGE);
     Set<Integer> destinations = new TreeSet<>();
     for (int localExpert = 0; localExpert < numLocalExperts; localExpert++) {
       int globalExpert = rank * numLocalExperts + localExpert;
@@ -443,13 +504,13 @@ public final class CpuDispatchBackend implements DispatchBackend {
         int begin = handle.begin(localExpert, src);
         for (int row = begin; row < begin + handle.count(localExpert, src); row++) {
           int slot = (int) layout.combineSendSlotOffset(b, localExpert, row);
-          shorts.put(slot / 2, y, (localExpert * rowsPerExpert + row) * hidden, hidden);
           int token = srcInfo[localExpert * rowsPerExpert + row];
           long target = layout.combineRecvSlotOffset(b, globalExpert, token);
           write(src, slot, target, 2L * hidden, destinations);
         }
       }
     }
+    phaseTimes.end(PhaseTimes.Phase.COMBINE_PUTS);
     // One flag per (local expert, source rank), once that source's rows are flushed.
     Set<Integer> signalled = new TreeSet<>();
     IntConsumer publishFlags = src -> {
@@ -467,6 +528,7 @@ public final class CpuDispatchBackend implements DispatchBackend {
     }
     maskIncomplete(transport.flush(destinations, deadline, publishFlags, this::keepAlive), startNanos);
     maskFailed(transport.flush(signalled, deadline, src -> {}, this::keepAlive), startNanos);
+    phaseTimes.end(PhaseTimes.Phase.COMBINE_FLUSH_SIGNAL);
 
     for (int expert = 0; expert < numExperts; expert++) {
       int owner = expert / numLocalExperts;
@@ -474,7 +536,10 @@ public final class CpuDispatchBackend implements DispatchBackend {
         awaitSignal(layout.combineFlagOffset(b, expert), owner);
       }
     }
-    return reduce(b, topkIdx, topkWeights, handle.numTokens());
+    phaseTimes.end(PhaseTimes.Phase.COMBINE_WAIT);
+    short[] out = reduce(b, topkIdx, topkWeights, handle.numTokens());
+    phaseTimes.end(PhaseTimes.Phase.COMBINE_REDUCE);
+    return out;
   }
 
   private short[] reduce(int b, int[] topkIdx, float[] topkWeights, int numTokens) {
@@ -482,22 +547,29 @@ public final class CpuDispatchBackend implements DispatchBackend {
     int numLocalExperts = layout.numLocalExperts();
     int numTopk = numTokens == 0 ? 0 : topkIdx.length / numTokens;
     short[] out = new short[numTokens * hidden];
-    CombineReducer reducer = new CombineReducer(hidden);
-    int[] rowStarts = new int[numTopk];
-    float[] weights = new float[numTopk];
-    for (int t = 0; t < numTokens; t++) {
-      int numRows = 0;
-      for (int k = 0; k < numTopk; k++) {
-        int expert = topkIdx[t * numTopk + k];
-        // Dropped experts contribute nothing and the remaining weights are not renormalised (NIXL-EP).
-        if (expert < 0 || !live(expert / numLocalExperts)) {
-          continue;
-        }
-        rowStarts[numRows] = (int) (layout.combineRecvSlotOffset(b, expert, t) / 2);
-        weights[numRows++] = topkWeights[t * numTopk + k];
-      }
-      reducer.reduceToken(shorts, rowStarts, weights, numRows, out, t * hidden);
+    // The mask is read here, on the rank's thread: the compute threads only see the copy.
+    boolean[] liveOwner = new boolean[layout.maxRanks()];
+    for (int owner = 0; owner < liveOwner.length; owner++) {
+      liveOwner[owner] = live(owner);
     }
+    compute.forRanges(numTokens, 1, (from, to) -> {
+      CombineReducer reducer = new CombineReducer(hidden);
+      int[] rowStarts = new int[numTopk];
+      float[] weights = new float[numTopk];
+      for (int t = from; t < to; t++) {
+        int numRows = 0;
+        for (int k = 0; k < numTopk; k++) {
+          int expert = topkIdx[t * numTopk + k];
+          // Dropped experts contribute nothing and the remaining weights are not renormalised (NIXL-EP).
+          if (expert < 0 || !liveOwner[expert / numLocalExperts]) {
+            continue;
+          }
+          rowStarts[numRows] = (int) (layout.combineRecvSlotOffset(b, expert, t) / 2);
+          weights[numRows++] = topkWeights[t * numTopk + k];
+        }
+        reducer.reduceToken(shorts, rowStarts, weights, numRows, out, t * hidden);
+      }
+    });
     return out;
   }
 
@@ -636,9 +708,15 @@ public final class CpuDispatchBackend implements DispatchBackend {
     }
   }
 
+  /** Time per phase since the last {@link PhaseTimes#reset}: the benchmark's breakdown. */
+  public PhaseTimes phaseTimes() {
+    return phaseTimes;
+  }
+
   @Override
   public void close() {
     storeCalls.shutdownNow();
+    compute.close();
     transport.close();
   }
 }

@@ -49,6 +49,12 @@ class CpuDispatchBackendTest {
   private List<List<PeerTimeoutException>> runRanks(
       int[] world, java.util.function.IntFunction<Duration> timeoutOfRank, String transports, RankBody body)
       throws Exception {
+    return runRanks(world, timeoutOfRank, transports, 1, body);
+  }
+
+  private List<List<PeerTimeoutException>> runRanks(
+      int[] world, java.util.function.IntFunction<Duration> timeoutOfRank, String transports, int computeThreads,
+      RankBody body) throws Exception {
     ExecutorService pool = Executors.newFixedThreadPool(world.length);
     try {
       List<Future<List<PeerTimeoutException>>> futures = new ArrayList<>();
@@ -56,7 +62,8 @@ class CpuDispatchBackendTest {
         futures.add(pool.submit(() -> {
           try (DirectoryKeyValueStore store = new DirectoryKeyValueStore(storeDir);
               CpuDispatchBackend backend = new CpuDispatchBackend(
-                  LAYOUT, rank, store, timeoutOfRank.apply(rank), Duration.ofSeconds(60), transports)) {
+                  LAYOUT, rank, store, timeoutOfRank.apply(rank), Duration.ofSeconds(60), transports,
+                  computeThreads)) {
             backend.connect(0, world, world, true);
             return body.run(backend);
           }
@@ -74,8 +81,18 @@ class CpuDispatchBackendTest {
 
   @Test
   void everyRankReceivesExactlyItsTokensAndCombinesThemBack() throws Exception {
+    everyRankReceivesExactlyItsTokensAndCombinesThemBack(1);
+  }
+
+  /** The cast, the row copies and the reduction split over threads give the same bits as one thread. */
+  @Test
+  void severalComputeThreadsGiveTheSameResults() throws Exception {
+    everyRankReceivesExactlyItsTokensAndCombinesThemBack(3);
+  }
+
+  private void everyRankReceivesExactlyItsTokensAndCombinesThemBack(int computeThreads) throws Exception {
     int[] world = {0, 1, 2, 3};
-    runRanks(world, Duration.ofSeconds(30), backend -> {
+    runRanks(world, rank -> Duration.ofSeconds(30), UcxTransport.HOST_TRANSPORTS, computeThreads, backend -> {
       for (EpCase c : EpCase.all(3, 12, HIDDEN, 4, MAX_RANKS * LOCAL_EXPERTS)) {
         DispatchResult result = c.dispatch(backend);
         int[] mask = backend.queryMask();

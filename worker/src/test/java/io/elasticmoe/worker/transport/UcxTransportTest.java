@@ -59,6 +59,32 @@ class UcxTransportTest {
     }
   }
 
+  /**
+   * With the buffer UCX allocates, a same-host put is a copy the sender makes into the peer's mapped
+   * memory: the rows are there, and the flush completes, while the peer never progresses. (A buffer the JVM
+   * allocates and registers went through UCX's active-message emulation instead, completed by the target.)
+   */
+  @Test
+  void sameHostPutsAreCompletedByTheSenderAlone() {
+    int rowBytes = 7408;
+    int rows = 64;
+    try (UcxTransport a = new UcxTransport((long) rowBytes * rows * 2, 64, UcxTransport.HOST_TRANSPORTS);
+        UcxTransport b = new UcxTransport((long) rowBytes * rows * 2, 64, UcxTransport.HOST_TRANSPORTS)) {
+      a.connect(1, b.localMetadata());
+      b.connect(0, a.localMetadata());
+      for (int i = 0; i < rowBytes * rows; i++) {
+        a.buffer().put(i, (byte) (i * 31 + 5));
+      }
+      for (int row = 0; row < rows; row++) {
+        assertThat(a.put(1, a.addressOf((long) row * rowBytes), (long) (rows + row) * rowBytes, rowBytes)).isTrue();
+      }
+      assertThat(a.flush(List.of(1), deadline())).isEmpty();
+      for (int i = 0; i < rowBytes * rows; i++) {
+        assertThat(b.buffer().get(rowBytes * rows + i)).isEqualTo((byte) (i * 31 + 5));
+      }
+    }
+  }
+
   @Test
   void rejectsPutsOutsideThePeersBufferNamingTheSizes() {
     try (UcxTransport a = new UcxTransport(1024, 8, UcxTransport.HOST_TRANSPORTS);

@@ -1,6 +1,8 @@
 package io.elasticmoe.worker.bench.dataplane;
 
+import io.elasticmoe.worker.cpu.ComputePool;
 import io.elasticmoe.worker.cpu.CpuDispatchBackend;
+import io.elasticmoe.worker.cpu.PhaseTimes;
 import io.elasticmoe.worker.runtime.Bf16;
 import io.elasticmoe.worker.runtime.DispatchLayout;
 import io.elasticmoe.worker.runtime.DispatchResult;
@@ -13,8 +15,8 @@ import java.util.stream.IntStream;
 
 /**
  * One rank process of {@code bench dataplane}: connects to its peers, runs warm-up and timed
- * dispatch+combine steps on seeded inputs, and prints its samples as {@code KEY value,...} lines that
- * {@link DataplaneBenchmark} parses. Started by the benchmark with the worker's own classpath.
+ * dispatch+combine steps on seeded inputs, and prints its samples and its time per phase (summed over the
+ * timed steps) as {@code KEY value,...} lines that {@link DataplaneBenchmark} parses. Started by the benchmark with the worker's own classpath.
  */
 public final class DataplaneBenchRank {
 
@@ -48,11 +50,20 @@ public final class DataplaneBenchRank {
     int[] world = IntStream.range(0, config.ranks()).toArray();
     long[] dispatchNanos = new long[config.iterations()];
     long[] combineNanos = new long[config.iterations()];
+    // Every rank of the benchmark shares this host.
+    int computeThreads =
+        config.computeThreads() > 0 ? config.computeThreads() : ComputePool.defaultThreads(config.ranks());
+    PhaseTimes phases;
     try (DirectoryKeyValueStore store = new DirectoryKeyValueStore(storeDir);
         CpuDispatchBackend backend = new CpuDispatchBackend(
-            layout, rank, store, Duration.ofSeconds(30), Duration.ofSeconds(120), config.transports())) {
+            layout, rank, store, Duration.ofSeconds(30), Duration.ofSeconds(120), config.transports(),
+            computeThreads)) {
       backend.connect(0, world, world, true);
+      phases = backend.phaseTimes();
       for (int i = -config.warmup(); i < config.iterations(); i++) {
+        if (i == 0) {
+          phases.reset();
+        }
         long start = System.nanoTime();
         DispatchResult result =
             backend.dispatch(x, config.tokens(), topkIdx, config.topk(), numExperts, config.fp8(), false);
@@ -72,6 +83,12 @@ public final class DataplaneBenchRank {
     System.out.println("SELECTED " + Arrays.stream(topkIdx).filter(e -> e >= 0).count());
     System.out.println("DISPATCH_NS " + join(dispatchNanos));
     System.out.println("COMBINE_NS " + join(combineNanos));
+    System.out.println("COMPUTE_THREADS " + computeThreads);
+    long[] phaseNanos = new long[PhaseTimes.Phase.values().length];
+    for (PhaseTimes.Phase phase : PhaseTimes.Phase.values()) {
+      phaseNanos[phase.ordinal()] = phases.nanos(phase);
+    }
+    System.out.println("PHASE_NS " + join(phaseNanos));
   }
 
   private static String join(long[] values) {

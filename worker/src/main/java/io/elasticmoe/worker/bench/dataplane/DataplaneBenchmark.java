@@ -1,5 +1,6 @@
 package io.elasticmoe.worker.bench.dataplane;
 
+import io.elasticmoe.worker.cpu.PhaseTimes;
 import io.elasticmoe.worker.runtime.DispatchLayout;
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -9,6 +10,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.EnumMap;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -21,15 +23,20 @@ import java.util.concurrent.TimeUnit;
  */
 public final class DataplaneBenchmark {
 
-  /** Latency over all ranks' samples; bandwidth = Σ over ranks of (selections · message bytes / p50). */
+  /**
+   * Latency over all ranks' samples; bandwidth = Σ over ranks of (selections · message bytes / p50);
+   * {@code phaseMicros} = time per phase per call, averaged over ranks and timed steps.
+   */
   public record Result(
       DataplaneBenchConfig config,
+      int computeThreads,
       LatencyStats dispatch,
       LatencyStats combine,
       double dispatchGBps,
       double combineGBps,
       double baselineDispatchGBps,
-      double baselineCombineGBps) {}
+      double baselineCombineGBps,
+      Map<PhaseTimes.Phase, Double> phaseMicros) {}
 
   private DataplaneBenchmark() {}
 
@@ -57,7 +64,12 @@ public final class DataplaneBenchmark {
     List<long[]> combine = new ArrayList<>();
     double dispatchGBps = 0;
     double combineGBps = 0;
+    long[] phaseNanos = new long[PhaseTimes.Phase.values().length];
     for (Map<String, String> output : outputs) {
+      long[] rankPhases = parse(output.get("PHASE_NS"));
+      for (int i = 0; i < phaseNanos.length; i++) {
+        phaseNanos[i] += rankPhases[i];
+      }
       long selected = Long.parseLong(output.get("SELECTED"));
       long[] d = parse(output.get("DISPATCH_NS"));
       long[] c = parse(output.get("COMBINE_NS"));
@@ -76,8 +88,13 @@ public final class DataplaneBenchmark {
       baselineCombine =
           UcxPerftestBaseline.putBandwidthGBps(config.combineBytesPerSelection(), baselineIterations, config.transports());
     }
-    return new Result(config, LatencyStats.of(concat(dispatch)), LatencyStats.of(concat(combine)), dispatchGBps,
-        combineGBps, baselineDispatch, baselineCombine);
+    Map<PhaseTimes.Phase, Double> phaseMicros = new EnumMap<>(PhaseTimes.Phase.class);
+    for (PhaseTimes.Phase phase : PhaseTimes.Phase.values()) {
+      phaseMicros.put(phase, phaseNanos[phase.ordinal()] / 1e3 / config.ranks() / config.iterations());
+    }
+    int computeThreads = Integer.parseInt(outputs.get(0).get("COMPUTE_THREADS"));
+    return new Result(config, computeThreads, LatencyStats.of(concat(dispatch)), LatencyStats.of(concat(combine)),
+        dispatchGBps, combineGBps, baselineDispatch, baselineCombine, phaseMicros);
   }
 
   private static Process startRank(DataplaneBenchConfig config, Path storeDir, int rank, long bufferBytes)
@@ -106,7 +123,7 @@ public final class DataplaneBenchmark {
         }
       }
     }
-    if (!process.waitFor(10, TimeUnit.MINUTES) || process.exitValue() != 0 || !values.containsKey("DISPATCH_NS")) {
+    if (!process.waitFor(10, TimeUnit.MINUTES) || process.exitValue() != 0 || !values.containsKey("PHASE_NS")) {
       throw new IOException("rank " + rank + " failed (exit " + (process.isAlive() ? "none" : process.exitValue())
           + "):\n" + String.join("\n", lines.subList(Math.max(0, lines.size() - 20), lines.size())));
     }

@@ -1,0 +1,73 @@
+package io.elasticmoe.worker.cpu;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicIntegerArray;
+import org.junit.jupiter.api.Test;
+
+class ComputePoolTest {
+
+  @Test
+  void everyIndexRunsExactlyOnceAcrossTheThreads() {
+    try (ComputePool pool = new ComputePool(3)) {
+      for (int n : new int[] {0, 1, 2, 3, 7, 128, 1000}) {
+        AtomicIntegerArray runs = new AtomicIntegerArray(n);
+        pool.forRanges(n, 1, (from, to) -> {
+          for (int i = from; i < to; i++) {
+            runs.incrementAndGet(i);
+          }
+        });
+        for (int i = 0; i < n; i++) {
+          assertThat(runs.get(i)).as("index %d of %d", i, n).isEqualTo(1);
+        }
+      }
+    }
+  }
+
+  @Test
+  void rangesAreSpreadOverThreadsButNotBelowTheGrain() {
+    try (ComputePool pool = new ComputePool(4)) {
+      Set<String> threads = ConcurrentHashMap.newKeySet();
+      Set<Integer> sizes = ConcurrentHashMap.newKeySet();
+      pool.forRanges(400, 1, (from, to) -> threads.add(Thread.currentThread().getName()));
+      assertThat(threads).hasSize(4).contains(Thread.currentThread().getName());
+      pool.forRanges(10, 5, (from, to) -> sizes.add(to - from));
+      assertThat(sizes).containsExactly(5);
+    }
+  }
+
+  @Test
+  void oneThreadRunsInlineOnTheCaller() {
+    try (ComputePool pool = new ComputePool(1)) {
+      Set<String> threads = ConcurrentHashMap.newKeySet();
+      pool.forRanges(100, 1, (from, to) -> threads.add(Thread.currentThread().getName()));
+      assertThat(threads).containsExactly(Thread.currentThread().getName());
+    }
+  }
+
+  @Test
+  void aFailingRangeFailsTheCallAfterAllRangesEnded() {
+    try (ComputePool pool = new ComputePool(3)) {
+      AtomicIntegerArray done = new AtomicIntegerArray(3);
+      assertThatThrownBy(() -> pool.forRanges(3, 1, (from, to) -> {
+        if (from == 1) {
+          throw new IllegalStateException("range 1 failed");
+        }
+        done.set(from, 1);
+      })).isInstanceOf(IllegalStateException.class).hasMessage("range 1 failed");
+      assertThat(done.get(0)).isEqualTo(1);
+      assertThat(done.get(2)).isEqualTo(1);
+    }
+  }
+
+  @Test
+  void rejectsNoThreadsAndNoRanks() {
+    assertThatThrownBy(() -> new ComputePool(0)).hasMessage("compute threads is 0; it must be at least 1");
+    assertThatThrownBy(() -> ComputePool.defaultThreads(0))
+        .hasMessage("ranks on the host is 0; it must be at least 1");
+    assertThat(ComputePool.defaultThreads(Integer.MAX_VALUE)).isEqualTo(1);
+  }
+}
