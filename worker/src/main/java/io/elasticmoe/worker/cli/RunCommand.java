@@ -339,7 +339,7 @@ public final class RunCommand implements Callable<Integer> {
   /** {@link BackendChoice} for this rank; a refusal is a usage error, raised before the rank joins anything. */
   private BackendChoice backendChoice() {
     try {
-      return BackendChoice.choose(backendName, GpuProbe.result(), Math.max(rank, 0), gpu);
+      return BackendChoice.choose(backendName, GpuProbe::result, Math.max(rank, 0), gpu);
     } catch (IllegalArgumentException | IllegalStateException e) {
       throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
     }

@@ -1,6 +1,7 @@
 package io.elasticmoe.worker.cuda;
 
 import java.util.Locale;
+import java.util.function.Supplier;
 
 /**
  * Which data plane {@code run --backend cpu|cuda|auto} gets on this host, decided from the {@link GpuProbe}
@@ -20,24 +21,26 @@ public record BackendChoice(Kind kind, int deviceOrdinal, String note) {
 
   /**
    * {@code requested} as given ({@code cpu}, {@code cuda}, {@code auto}, any case); {@code explicitDevice} is
-   * the {@code --gpu} ordinal or −1 for {@code rank % deviceCount}.
+   * the {@code --gpu} ordinal or −1 for {@code rank % deviceCount}. {@code probed} is asked only for cuda and
+   * auto: a CPU rank never loads the CUDA driver.
    */
-  public static BackendChoice choose(String requested, GpuProbe.Result probe, int rank, int explicitDevice) {
+  public static BackendChoice choose(String requested, Supplier<GpuProbe.Result> probed, int rank, int explicitDevice) {
     String mode = requested == null ? "" : requested.strip().toLowerCase(Locale.ROOT);
-    return switch (mode) {
-      case "cpu" -> new BackendChoice(Kind.CPU, -1, "cpu backend");
-      case "cuda" -> {
-        if (!probe.available()) {
-          throw new IllegalStateException("--backend cuda cannot start: " + probe.reason()
-              + " (--backend auto falls back to the CPU backend where no GPU is usable)");
-        }
-        yield cuda(probe, rank, explicitDevice, "cuda backend");
-      }
-      case "auto" -> probe.available()
-          ? cuda(probe, rank, explicitDevice, "cuda backend (auto: " + probe.reason() + ")")
-          : new BackendChoice(Kind.CPU, -1, "cpu backend (auto fell back: " + probe.reason() + ")");
-      default -> throw new IllegalArgumentException("--backend is " + requested + "; use cpu, cuda or auto");
-    };
+    if (mode.equals("cpu")) {
+      return new BackendChoice(Kind.CPU, -1, "cpu backend");
+    }
+    if (!mode.equals("cuda") && !mode.equals("auto")) {
+      throw new IllegalArgumentException("--backend is " + requested + "; use cpu, cuda or auto");
+    }
+    GpuProbe.Result probe = probed.get();
+    if (probe.available()) {
+      return cuda(probe, rank, explicitDevice, mode.equals("auto") ? "cuda backend (auto: " + probe.reason() + ")" : "cuda backend");
+    }
+    if (mode.equals("auto")) {
+      return new BackendChoice(Kind.CPU, -1, "cpu backend (auto fell back: " + probe.reason() + ")");
+    }
+    throw new IllegalStateException("--backend cuda cannot start: " + probe.reason()
+        + " (--backend auto falls back to the CPU backend where no GPU is usable)");
   }
 
   private static BackendChoice cuda(GpuProbe.Result probe, int rank, int explicitDevice, String note) {
