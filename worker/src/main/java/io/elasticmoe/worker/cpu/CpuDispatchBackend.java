@@ -553,8 +553,8 @@ public final class CpuDispatchBackend implements DispatchBackend {
       liveOwner[owner] = live(owner);
     }
     compute.forRanges(numTokens, 1, (from, to) -> {
-      CombineReducer reducer = new CombineReducer(hidden);
-      int[] rowStarts = new int[numTopk];
+      CombineReducer reducer = new CombineReducer(hidden, buffer);
+      int[] rowOffsets = new int[numTopk];
       float[] weights = new float[numTopk];
       for (int t = from; t < to; t++) {
         int numRows = 0;
@@ -564,10 +564,10 @@ public final class CpuDispatchBackend implements DispatchBackend {
           if (expert < 0 || !liveOwner[expert / numLocalExperts]) {
             continue;
           }
-          rowStarts[numRows] = (int) (layout.combineRecvSlotOffset(b, expert, t) / 2);
+          rowOffsets[numRows] = (int) layout.combineRecvSlotOffset(b, expert, t);
           weights[numRows++] = topkWeights[t * numTopk + k];
         }
-        reducer.reduceToken(shorts, rowStarts, weights, numRows, out, t * hidden);
+        reducer.reduceToken(rowOffsets, weights, numRows, out, t * hidden);
       }
     });
     return out;

@@ -39,6 +39,7 @@ public class DataplaneKernelsBenchmark {
   private float[] values;
   private ShortBuffer buffer;
   private int[] rowStarts;
+  private int[] rowOffsets;
   private float[] weights;
   private short[] out;
   private CombineReducer reducer;
@@ -53,16 +54,19 @@ public class DataplaneKernelsBenchmark {
     codes = new byte[hidden];
     scales = new float[hidden / 128];
     values = new float[hidden];
-    buffer = ByteBuffer.allocateDirect(2 * hidden * (topk + 1)).order(ByteOrder.LITTLE_ENDIAN).asShortBuffer();
+    ByteBuffer bytes = ByteBuffer.allocateDirect(2 * hidden * (topk + 1)).order(ByteOrder.LITTLE_ENDIAN);
+    buffer = bytes.asShortBuffer();
     rowStarts = new int[topk];
+    rowOffsets = new int[topk];
     weights = new float[topk];
     for (int k = 0; k < topk; k++) {
       rowStarts[k] = (k + 1) * hidden;
+      rowOffsets[k] = 2 * rowStarts[k];
       buffer.put(rowStarts[k], token);
       weights[k] = random.nextFloat();
     }
     out = new short[hidden];
-    reducer = new CombineReducer(hidden);
+    reducer = new CombineReducer(hidden, bytes);
   }
 
   @Benchmark
@@ -96,7 +100,7 @@ public class DataplaneKernelsBenchmark {
 
   @Benchmark
   public short[] combineReduce() {
-    reducer.reduceToken(buffer, rowStarts, weights, topk, out, 0);
+    reducer.reduceToken(rowOffsets, weights, topk, out, 0);
     return out;
   }
 }

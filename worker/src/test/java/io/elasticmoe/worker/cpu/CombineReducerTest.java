@@ -1,0 +1,91 @@
+package io.elasticmoe.worker.cpu;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.elasticmoe.worker.runtime.Bf16;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.Random;
+import net.jqwik.api.ForAll;
+import net.jqwik.api.Property;
+import net.jqwik.api.constraints.IntRange;
+import org.junit.jupiter.api.Test;
+
+class CombineReducerTest {
+
+  /** The definition: fp32 {@code 0 + w_0·x_0 + w_1·x_1 + …} per channel in selection order, then bf16 RNE. */
+  private static short[] reference(ByteBuffer rows, int[] offsets, float[] weights, int numRows, int hidden) {
+    short[] out = new short[hidden];
+    for (int c = 0; c < hidden; c++) {
+      float sum = 0f;
+      for (int i = 0; i < numRows; i++) {
+        sum += weights[i] * Bf16.toFloat(rows.getShort(offsets[i] + 2 * c));
+      }
+      out[c] = Bf16.fromFloat(sum);
+    }
+    return out;
+  }
+
+  /** Specials included: ±0, ±inf, NaNs, bf16 subnormals, values whose sums round at the bf16 tie. */
+  private static short randomBf16(Random random) {
+    return switch (random.nextInt(12)) {
+      case 0 -> (short) 0x8000;
+      case 1 -> (short) (random.nextBoolean() ? 0x7F80 : 0xFF80);
+      case 2 -> (short) (0x7F81 + random.nextInt(0x7E) | (random.nextBoolean() ? 0x8000 : 0));
+      case 3 -> (short) (random.nextInt(0x80) | (random.nextBoolean() ? 0x8000 : 0));
+      case 4 -> 0;
+      default -> Bf16.fromFloat((float) random.nextGaussian() * (1 << random.nextInt(20)));
+    };
+  }
+
+  @Property(tries = 200)
+  void equalsTheScalarDefinitionBitForBit(
+      @ForAll @IntRange(min = 0, max = 1 << 20) int seed, @ForAll @IntRange(min = 0, max = 9) int numRows) {
+    int hidden = 256;
+    Random random = new Random(seed);
+    ByteBuffer bytes = ByteBuffer.allocateDirect(2 * hidden * 10 + 64).order(ByteOrder.LITTLE_ENDIAN);
+    for (int i = 0; i < bytes.capacity() / 2; i++) {
+      bytes.putShort(2 * i, randomBf16(random));
+    }
+    int[] offsets = new int[numRows];
+    float[] weights = new float[numRows];
+    for (int i = 0; i < numRows; i++) {
+      // Any word offset, overlapping rows included.
+      offsets[i] = 4 * random.nextInt(hidden * 4 + 16);
+      weights[i] = random.nextInt(8) == 0 ? -random.nextFloat() : random.nextFloat();
+    }
+    short[] out = new short[hidden + 3];
+    new CombineReducer(hidden, bytes).reduceToken(offsets, weights, numRows, out, 3);
+    short[] expected = reference(bytes, offsets, weights, numRows, hidden);
+    for (int c = 0; c < hidden; c++) {
+      if (Float.isNaN(Bf16.toFloat(expected[c]))) {
+        // Which operand's NaN an fp32 add or multiply passes on (and so the sign) is not fixed by Java,
+        // and differs between scalar and vector code: a NaN only has to stay a NaN.
+        assertThat(Float.isNaN(Bf16.toFloat(out[3 + c]))).as("channel %d is NaN", c).isTrue();
+      } else {
+        assertThat(out[3 + c]).as("channel %d", c).isEqualTo(expected[c]);
+      }
+    }
+  }
+
+  @Test
+  void aNegativeZeroProductSumsToPositiveZero() {
+    ByteBuffer bytes = ByteBuffer.allocateDirect(4).order(ByteOrder.LITTLE_ENDIAN);
+    bytes.putShort(0, (short) 0x8000).putShort(2, Bf16.fromFloat(1f));
+    short[] out = new short[2];
+    new CombineReducer(2, bytes).reduceToken(new int[] {0}, new float[] {1f}, 1, out, 0);
+    assertThat(out).containsExactly((short) 0x0000, Bf16.fromFloat(1f));
+  }
+
+  @Test
+  void rejectsAnOddHiddenSizeABigEndianBufferAndAnUnalignedRow() {
+    ByteBuffer bytes = ByteBuffer.allocateDirect(64).order(ByteOrder.LITTLE_ENDIAN);
+    assertThatThrownBy(() -> new CombineReducer(127, bytes))
+        .hasMessage("hidden is 127; the reduction needs a positive even size");
+    assertThatThrownBy(() -> new CombineReducer(8, ByteBuffer.allocateDirect(64)))
+        .hasMessage("rows are read little-endian, as the buffer layout stores them");
+    assertThatThrownBy(() -> new CombineReducer(8, bytes).reduceToken(new int[] {6}, new float[] {1f}, 1, new short[8], 0))
+        .hasMessage("row offset 6 is not a multiple of 4");
+  }
+}
