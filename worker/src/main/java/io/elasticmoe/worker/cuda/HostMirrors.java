@@ -6,7 +6,9 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import jcuda.Pointer;
 import jcuda.driver.CUdeviceptr;
+import jcuda.driver.CUpointer_attribute;
 import jcuda.driver.JCudaDriver;
+import org.openucx.jucx.UcxUtils;
 
 /**
  * The two pinned host buffers through which the CUDA backend reaches staged (other-node) peers (DESIGN §6:
@@ -46,13 +48,14 @@ final class HostMirrors implements AutoCloseable {
     int flags = JCudaDriver.CU_MEMHOSTALLOC_PORTABLE | JCudaDriver.CU_MEMHOSTALLOC_DEVICEMAP;
     CudaException.check(JCudaDriver.cuMemHostAlloc(stagingHost, bytes, flags),
         "cuMemHostAlloc(staging mirror, " + bytes + " bytes)");
-    this.staging = stagingHost.getByteBuffer(0, bytes).order(ByteOrder.LITTLE_ENDIAN);
+    CUdeviceptr stagingMapped = new CUdeviceptr();
+    this.stagingDevice = devicePointer(stagingMapped, stagingHost, "staging mirror");
+    this.staging = hostView(stagingHost, stagingMapped, bytes).order(ByteOrder.LITTLE_ENDIAN);
     // Pinned host memory is not zeroed; a stale non-zero word would read as a published message.
     byte[] zeros = new byte[1 << 20];
     for (int at = 0; at < staging.capacity(); at += zeros.length) {
       staging.put(at, zeros, 0, Math.min(zeros.length, staging.capacity() - at));
     }
-    this.stagingDevice = devicePointer(new CUdeviceptr(), stagingHost, "staging mirror");
     this.receiveHost = Pointer.to(transport.buffer());
     // Whole pages where UCX mapped whole pages (shared memory, mmap: it rounds its allocation up to them).
     long registered = transport.bufferAddress() % PAGE_BYTES == 0 ? (bytes + PAGE_BYTES - 1) / PAGE_BYTES * PAGE_BYTES : bytes;
@@ -68,6 +71,22 @@ final class HostMirrors implements AutoCloseable {
             + DispatchLayout.ALIGNMENT_BYTES + "-byte boundary the kernels' 16-byte accesses assume");
       }
     }
+  }
+
+  /**
+   * The host's view of a cuMemHostAlloc allocation: JCuda attaches one to the pointer; where it does not, the
+   * driver's host address of the mapping (CU_POINTER_ATTRIBUTE_HOST_POINTER) is wrapped.
+   */
+  private static ByteBuffer hostView(Pointer host, CUdeviceptr mapped, long bytes) {
+    ByteBuffer attached = host.getByteBuffer(0, bytes);
+    if (attached != null) {
+      return attached;
+    }
+    long[] address = new long[1];
+    CudaException.check(
+        JCudaDriver.cuPointerGetAttribute(Pointer.to(address), CUpointer_attribute.CU_POINTER_ATTRIBUTE_HOST_POINTER, mapped),
+        "cuPointerGetAttribute(HOST_POINTER of the staging mirror)");
+    return UcxUtils.getByteBufferView(address[0], bytes);
   }
 
   private static long devicePointer(CUdeviceptr device, Pointer host, String what) {
