@@ -2,8 +2,11 @@
 """Store benchmark driven by `elasticmoe bench rendezvous`.
 
 Runs N client processes, each doing P set+get pairs on its own keys, against
-  grpc:     the ElasticMoE rendezvous Store over gRPC (python3-grpcio), authenticated with
-            the deployment's bearer token on every call;
+  grpc:     the ElasticMoE rendezvous Store over gRPC unary calls (python3-grpcio), authenticated
+            with the deployment's bearer token on every call;
+  session:  the same server over one Store.Session stream per client (authenticated once, when
+            the stream opens), driven with the synchronous grpc API;
+  session-aio: the same session driven with grpc.aio (asyncio) in the client;
   tcpstore: PyTorch's TCPStore (python3-torch), a master in this process;
   floor:    a trivial Python gRPC Store server (a dict, no auth) in a child process: the cost of
             the Python gRPC stack alone, to tell server time from client-stack time.
@@ -12,6 +15,10 @@ TCPStore's blocking get on both sides (our Get with wait=true). Prints progress 
 one JSON object per (side, clients) on stdout:
   {"side", "clients", "pairs", "ops_per_s", "pair_p50_us", "pair_p99_us"}
 where an op is one set or one get (two per pair).
+
+With --serve-tcpstore it only starts a TCPStore master (for the Java clients of
+`elasticmoe bench rendezvous`), prints "tcpstore 127.0.0.1:PORT TORCH_VERSION" and serves until
+its standard input closes.
 """
 import argparse
 import json
@@ -48,6 +55,95 @@ def grpc_client(args, idx, ready, go, out):
 
     run_pairs(args, idx, pair, ready, go, out)
     channel.close()
+
+
+def session_error(resp):
+    return RuntimeError("session op %d failed: code %d: %s" % (resp.id, resp.error.code, resp.error.message))
+
+
+def grpc_session_client(args, idx, ready, go, out):
+    import queue
+    import grpc
+    sys.path.insert(0, args.stubs)
+    import rendezvous_pb2 as pb
+    import rendezvous_pb2_grpc as pbg
+
+    channel = grpc.insecure_channel(args.grpc_target)
+    stub = pbg.StoreStub(channel)
+    md = (("authorization", "Bearer " + args.token), ("x-elasticmoe-deployment", args.deployment))
+    value = b"v" * args.value_bytes
+    requests = queue.SimpleQueue()
+
+    def outgoing():
+        while True:
+            r = requests.get()
+            if r is None:
+                return
+            yield r
+
+    # The sync API feeds the request iterator from a gRPC thread; each op is put, then its answer read.
+    responses = stub.Session(outgoing(), metadata=md)
+
+    def op(request):
+        requests.put(request)
+        resp = next(responses)
+        if resp.HasField("error"):
+            raise session_error(resp)
+        return resp
+
+    def pair(key):
+        op(pb.StoreRequest(set=pb.SetRequest(key=key, value=value)))
+        got = op(pb.StoreRequest(get=pb.GetRequest(key=key, wait=True, timeout_millis=30000)))
+        if len(got.get.value) != args.value_bytes:
+            raise RuntimeError("session get of %s returned %d bytes" % (key, len(got.get.value)))
+
+    run_pairs(args, idx, pair, ready, go, out)
+    requests.put(None)
+    channel.close()
+
+
+def grpc_aio_session_client(args, idx, ready, go, out):
+    import asyncio
+    import grpc
+    sys.path.insert(0, args.stubs)
+    import rendezvous_pb2 as pb
+    import rendezvous_pb2_grpc as pbg
+
+    md = (("authorization", "Bearer " + args.token), ("x-elasticmoe-deployment", args.deployment))
+    value = b"v" * args.value_bytes
+
+    async def session():
+        async with grpc.aio.insecure_channel(args.grpc_target) as channel:
+            call = pbg.StoreStub(channel).Session(metadata=md)
+
+            async def op(request):
+                await call.write(request)
+                resp = await call.read()
+                if resp.HasField("error"):
+                    raise session_error(resp)
+                return resp
+
+            async def pair(key):
+                await op(pb.StoreRequest(set=pb.SetRequest(key=key, value=value)))
+                got = await op(pb.StoreRequest(get=pb.GetRequest(key=key, wait=True, timeout_millis=30000)))
+                if len(got.get.value) != args.value_bytes:
+                    raise RuntimeError("session get of %s returned %d bytes" % (key, len(got.get.value)))
+
+            for i in range(args.warmup):
+                await pair("warm/%d/%d/%d" % (args.run, idx, i))
+            ready.release()
+            go.wait()  # blocks the event loop on purpose: nothing else runs before the start
+            latencies = []
+            t0 = time.perf_counter()
+            for i in range(args.pairs):
+                s = time.perf_counter_ns()
+                await pair("bench/%d/%d/%d" % (args.run, idx, i))
+                latencies.append(time.perf_counter_ns() - s)
+            t1 = time.perf_counter()
+            out.put((t0, t1, latencies))
+            await call.done_writing()
+
+    asyncio.run(session())
 
 
 def floor_server(port_out, stop):
@@ -122,7 +218,8 @@ def run(args, side, clients):
     ready = ctx.Semaphore(0)
     go = ctx.Event()
     out = ctx.Queue()
-    target = tcpstore_client if side == "tcpstore" else grpc_client
+    target = {"tcpstore": tcpstore_client, "session": grpc_session_client,
+              "session-aio": grpc_aio_session_client}.get(side, grpc_client)
     procs = [ctx.Process(target=target, args=(args, i, ready, go, out)) for i in range(clients)]
     for p in procs:
         p.start()
@@ -148,7 +245,23 @@ def run(args, side, clients):
     }
 
 
+def serve_tcpstore():
+    import torch
+    from torch.distributed import TCPStore
+    from datetime import timedelta
+
+    port = free_port()
+    master = TCPStore("127.0.0.1", port, is_master=True, wait_for_workers=False, timeout=timedelta(seconds=60))
+    print("tcpstore 127.0.0.1:%d %s" % (port, torch.__version__), flush=True)
+    while sys.stdin.read(1):
+        pass
+    del master
+
+
 def main():
+    if "--serve-tcpstore" in sys.argv[1:]:
+        serve_tcpstore()
+        return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--target", required=True, help="host:port of the rendezvous gRPC server")
     ap.add_argument("--token", required=True)
@@ -161,7 +274,7 @@ def main():
     ap.add_argument("--server-warmup", type=int, default=5000,
                     help="untimed pairs by one client before anything is timed, so the rendezvous JVM "
                          "runs JIT-compiled code (a long-lived operator does); 0 to skip")
-    ap.add_argument("--sides", default="grpc,floor,tcpstore")
+    ap.add_argument("--sides", default="grpc,session,session-aio,floor,tcpstore")
     args = ap.parse_args()
     from torch.distributed import TCPStore
     from datetime import timedelta
@@ -179,13 +292,16 @@ def main():
         port_q, floor_stop = ctx.Queue(), ctx.Event()
         ctx.Process(target=floor_server, args=(port_q, floor_stop), daemon=True).start()
         args.floor_target = "127.0.0.1:%d" % port_q.get(timeout=60)
-    if args.server_warmup > 0 and "grpc" in args.sides:
-        print("store: warming the rendezvous server up with %d pairs ..." % args.server_warmup,
-              file=sys.stderr, flush=True)
+    # Each server path (unary calls, sessions) gets its own warm-up.
+    warm_sides = [side for side in args.sides.split(",") if side in ("grpc", "session", "session-aio")]
+    if args.server_warmup > 0 and warm_sides:
         timed_pairs = args.pairs
         args.pairs = args.server_warmup
         args.grpc_target = args.target
-        run(args, "grpc", 1)
+        for side in sorted({"grpc" if side == "grpc" else "session" for side in warm_sides}):
+            print("store: warming the rendezvous server's %s path up with %d pairs ..." % (side, args.server_warmup),
+                  file=sys.stderr, flush=True)
+            run(args, side, 1)
         args.pairs = timed_pairs
     for clients in [int(c) for c in args.clients.split(",")]:
         for side in args.sides.split(","):

@@ -2,7 +2,9 @@ package io.elasticmoe.worker.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.elasticmoe.worker.bench.rendezvous.JavaStoreBench;
 import io.elasticmoe.worker.bench.rendezvous.MembershipCommitBench;
+import io.elasticmoe.worker.bench.rendezvous.TcpStoreWireClient;
 import java.io.BufferedReader;
 import java.io.File;
 import java.io.IOException;
@@ -24,8 +26,10 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /**
- * {@code elasticmoe bench rendezvous}: the rendezvous store side by side with PyTorch's TCPStore (both
- * driven by the same Python client loop), and membership commit latency with 64 watchers.
+ * {@code elasticmoe bench rendezvous}: the rendezvous store side by side with PyTorch's TCPStore, with
+ * clients of one language on both sides of each comparison (Python: unary calls and sessions through
+ * python3-grpcio against torch's own client; Java: our worker's store client over sessions against a
+ * Java client of TCPStore's wire protocol), and membership commit latency with 64 watchers.
  *
  * <p>It starts the rendezvous services standalone (the operator's {@code StandaloneRendezvousServer},
  * from the operator's built Quarkus app) with a fresh random token, so every call is authenticated.
@@ -74,6 +78,16 @@ public final class BenchRendezvousCommand implements Callable<Integer> {
   @Option(names = "--skip-membership", description = "Run only the store benchmark.")
   boolean skipMembership;
 
+  @Option(names = "--skip-python-store", description = "Skip the store benchmark's Python clients.")
+  boolean skipPythonStore;
+
+  @Option(names = "--skip-java-store", description = "Skip the store benchmark's Java clients.")
+  boolean skipJavaStore;
+
+  @Option(names = "--java-warmup", defaultValue = "2000",
+      description = "Untimed pairs per Java client first, so both client JVMs run JIT-compiled code (default: ${DEFAULT-VALUE}).")
+  int javaWarmup;
+
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
   @Override
@@ -91,8 +105,11 @@ public final class BenchRendezvousCommand implements Callable<Integer> {
     try {
       String target = awaitListening(server);
       System.out.println("rendezvous: standalone server at " + target + " (authenticated, token of 48 hex digits)");
-      if (!skipStore) {
-        storeBench(root, target, token);
+      if (!skipStore && !skipPythonStore) {
+        pythonStoreBench(root, target, token);
+      }
+      if (!skipStore && !skipJavaStore) {
+        javaStoreBench(root, target, token);
       }
       if (!skipMembership) {
         membershipBench(target, token);
@@ -115,6 +132,9 @@ public final class BenchRendezvousCommand implements Callable<Integer> {
     if (pairs < 1 || valueBytes < 0 || valueBytes > (1 << 20)) {
       throw new CommandLine.ParameterException(spec.commandLine(),
           "--pairs is " + pairs + " and --value-bytes " + valueBytes + "; need pairs >= 1 and 0 <= value-bytes <= 1048576 (maxValueBytes)");
+    }
+    if (javaWarmup < 0) {
+      throw new CommandLine.ParameterException(spec.commandLine(), "--java-warmup is " + javaWarmup + "; need >= 0");
     }
     if (watchers < 2 || rounds < 1 || warmupRounds < 0) {
       throw new CommandLine.ParameterException(spec.commandLine(),
@@ -146,40 +166,78 @@ public final class BenchRendezvousCommand implements Callable<Integer> {
     return line.substring("listening ".length()).trim();
   }
 
-  private void storeBench(Path root, String target, String token) throws Exception {
+  private void pythonStoreBench(Path root, String target, String token) throws Exception {
     Path stubs = Files.createTempDirectory("elasticmoe-rdzv-stubs");
     Path proto = root.resolve("api/src/main/proto");
     run(List.of(python, "-m", "grpc_tools.protoc", "-I", proto.toString(), "--python_out=" + stubs,
         "--grpc_python_out=" + stubs, proto.resolve("rendezvous.proto").toString()), null);
-    Path script = root.resolve("worker/src/main/python/bench_rendezvous_store.py");
     List<String> results = new ArrayList<>();
-    run(List.of(python, script.toString(), "--target", target, "--token", token, "--deployment", DEPLOYMENT,
+    run(List.of(python, pythonScript(root).toString(), "--target", target, "--token", token, "--deployment", DEPLOYMENT,
         "--stubs", stubs.toString(), "--clients", String.join(",", clients.stream().map(String::valueOf).toList()),
         "--pairs", Integer.toString(pairs), "--value-bytes", Integer.toString(valueBytes)), results);
     ObjectMapper json = new ObjectMapper();
-    Map<Integer, Map<String, JsonNode>> byClients = new TreeMap<>();
+    Map<Integer, Map<String, JavaStoreBench.Result>> byClients = new TreeMap<>();
     for (String line : results) {
       JsonNode n = json.readTree(line);
-      byClients.computeIfAbsent(n.get("clients").asInt(), k -> new TreeMap<>()).put(n.get("side").asText(), n);
+      byClients.computeIfAbsent(n.get("clients").asInt(), k -> new TreeMap<>()).put(n.get("side").asText(),
+          new JavaStoreBench.Result(n.get("side").asText(), n.get("clients").asInt(), n.get("pairs").asInt(),
+              n.get("ops_per_s").asDouble(), n.get("pair_p50_us").asDouble(), n.get("pair_p99_us").asDouble()));
     }
+    printStoreTable("Store set+get, Python clients (grpc = unary calls, session = Store.Session, floor = a trivial "
+        + "Python gRPC server: dict, no auth)", byClients, "tcpstore");
+  }
+
+  private void javaStoreBench(Path root, String target, String token) throws Exception {
+    // PyTorch's TCPStore server, started by Python in this run as the Python side's master is.
+    Process tcpStore = new ProcessBuilder(python, pythonScript(root).toString(), "--serve-tcpstore")
+        .redirectError(ProcessBuilder.Redirect.INHERIT).start();
+    try {
+      String line = new BufferedReader(new InputStreamReader(tcpStore.getInputStream(), StandardCharsets.UTF_8)).readLine();
+      if (line == null || !line.startsWith("tcpstore ")) {
+        throw new IllegalStateException("the TCPStore server did not start: it printed " + line);
+      }
+      String[] fields = line.split(" ");
+      TcpStoreWireClient.Dialect dialect = TcpStoreWireClient.Dialect.ofTorchVersion(fields[2]);
+      System.out.println("rendezvous: TCPStore server of torch " + fields[2] + " at " + fields[1] + " (" + dialect + ")");
+      String java = ProcessHandle.current().info().command().orElse("java");
+      JavaStoreBench bench = new JavaStoreBench(java, System.getProperty("java.class.path"), pairs, javaWarmup, valueBytes);
+      Map<Integer, Map<String, JavaStoreBench.Result>> byClients = new TreeMap<>();
+      for (int c : clients) {
+        System.err.printf("store: java-session with %d clients x %d pairs ...%n", c, pairs);
+        JavaStoreBench.Result session = bench.session(c, target, token, DEPLOYMENT);
+        System.err.printf("store: java-tcpstore with %d clients x %d pairs ...%n", c, pairs);
+        JavaStoreBench.Result wire = bench.tcpStore(c, fields[1], dialect);
+        byClients.put(c, new TreeMap<>(Map.of(session.side(), session, wire.side(), wire)));
+      }
+      printStoreTable("Store set+get, Java clients (java-session = the worker's RendezvousKeyValueStore over "
+          + "Store.Session; java-tcpstore = TcpStoreWireClient against torch's TCPStore server)", byClients, "java-tcpstore");
+    } finally {
+      tcpStore.getOutputStream().close();
+      if (!tcpStore.waitFor(10, TimeUnit.SECONDS)) {
+        tcpStore.destroyForcibly();
+      }
+    }
+  }
+
+  private void printStoreTable(String title, Map<Integer, Map<String, JavaStoreBench.Result>> byClients, String baseline) {
     System.out.println();
-    System.out.println("Store set+get, Python clients, " + valueBytes + "-byte values, " + pairs + " pairs per client");
-    System.out.println("floor = a trivial Python gRPC server (dict, no auth): the Python gRPC stack's own cost");
-    System.out.println("| clients | ElasticMoE gRPC ops/s | floor ops/s | TCPStore ops/s | ratio vs TCPStore | "
-        + "gRPC p50/p99 µs | floor p50/p99 µs | TCPStore p50/p99 µs | p99 ratio |");
-    System.out.println("|---|---|---|---|---|---|---|---|---|");
-    for (var e : byClients.entrySet()) {
-      JsonNode g = e.getValue().get("grpc");
-      JsonNode f = e.getValue().get("floor");
-      JsonNode t = e.getValue().get("tcpstore");
-      System.out.printf("| %d | %.0f | %s | %.0f | %.2f× | %.0f / %.0f | %s | %.0f / %.0f | %.2f× |%n", e.getKey(),
-          g.get("ops_per_s").asDouble(), f == null ? "-" : String.format("%.0f", f.get("ops_per_s").asDouble()),
-          t.get("ops_per_s").asDouble(), g.get("ops_per_s").asDouble() / t.get("ops_per_s").asDouble(),
-          g.get("pair_p50_us").asDouble(), g.get("pair_p99_us").asDouble(),
-          f == null ? "-" : String.format("%.0f / %.0f", f.get("pair_p50_us").asDouble(), f.get("pair_p99_us").asDouble()),
-          t.get("pair_p50_us").asDouble(), t.get("pair_p99_us").asDouble(),
-          g.get("pair_p99_us").asDouble() / t.get("pair_p99_us").asDouble());
+    System.out.println(title + ", " + valueBytes + "-byte values, " + pairs + " timed pairs per client;");
+    System.out.println("an op is one set or one get; latency is per set+get pair; ratios are against " + baseline);
+    System.out.println("| clients | side | ops/s | ratio | pair p50 / p99 µs | p99 ratio |");
+    System.out.println("|---|---|---|---|---|---|");
+    for (var perClients : byClients.entrySet()) {
+      JavaStoreBench.Result base = perClients.getValue().get(baseline);
+      for (JavaStoreBench.Result r : perClients.getValue().values()) {
+        System.out.printf("| %d | %s | %.0f | %s | %.0f / %.0f | %s |%n", perClients.getKey(), r.side(), r.opsPerSecond(),
+            base == null ? "-" : String.format("%.2f×", r.opsPerSecond() / base.opsPerSecond()),
+            r.pairP50Micros(), r.pairP99Micros(),
+            base == null ? "-" : String.format("%.2f×", r.pairP99Micros() / base.pairP99Micros()));
+      }
     }
+  }
+
+  private static Path pythonScript(Path root) {
+    return root.resolve("worker/src/main/python/bench_rendezvous_store.py");
   }
 
   private void membershipBench(String target, String token) throws InterruptedException {

@@ -15,12 +15,13 @@ import java.util.concurrent.TimeoutException;
 /**
  * The client end of one open {@code Store.Session}, used by one thread at a time: {@link #call} sends
  * one operation and waits for its answer (the server answers in order, one at a time). The answer is
- * handed over on the transport thread that read it, so an operation costs the caller one park/unpark.
+ * handed over on the transport thread that read it; the caller spins briefly for it before parking.
  *
  * <p>Once the stream has failed or ended, every call fails with that status; such a session is
  * thrown away, never reused.
  */
 final class StoreSessionCall implements ClientResponseObserver<StoreRequest, StoreResponse> {
+  private static final long SPIN_NANOS = 50_000;
   private ClientCallStreamObserver<StoreRequest> requests;
   // Written by the caller, read by the transport thread; ended the other way round. Both volatile,
   // so a failure that races a new call is seen by one side or the other.
@@ -54,6 +55,13 @@ final class StoreSessionCall implements ClientResponseObserver<StoreRequest, Sto
       throw failed;
     }
     requests.onNext(request.setId(++nextId).build());
+    // Most answers arrive within tens of microseconds; spinning that long first saves the caller the
+    // wake-up from park, which under load costs more than the answer (docs/benchmarks/rendezvous.md:
+    // 1.5-1.9x the single-client throughput on the 2-core VM). Longer waits park as before.
+    long spinUntil = System.nanoTime() + SPIN_NANOS;
+    while (!answer.isDone() && System.nanoTime() - spinUntil < 0) {
+      Thread.onSpinWait();
+    }
     try {
       return timeoutNanos < 0 ? answer.get() : answer.get(timeoutNanos, TimeUnit.NANOSECONDS);
     } catch (ExecutionException e) {
