@@ -177,7 +177,7 @@ public final class BenchDataplaneCommand implements Callable<Integer> {
       double copy = score.get("bf16RowCopyBaseline@" + hidden);
       double read = score.get("oneRowReadBaseline@" + hidden);
       out.printf("%-22s %10.1f ns  (baseline)%n", "bf16RowCopyBaseline", copy);
-      for (String cast : List.of("fp8Cast", "fp8CastRoundScale", "fp8Uncast")) {
+      for (String cast : List.of("fp8CastScalar", "fp8Cast", "fp8CastRoundScale", "fp8Uncast")) {
         double ns = score.get(cast + "@" + hidden);
         out.printf("%-22s %10.1f ns  %.1fx the bf16 row copy%n", cast, ns, ns / copy);
       }

@@ -341,6 +341,7 @@ public final class CpuDispatchBackend implements DispatchBackend {
     // threads, as the buffer's position is never touched.
     phaseTimes.start();
     compute.forRanges(numTokens, 1, (from, to) -> {
+      Fp8Codec.RowCaster caster = useFp8 ? new Fp8Codec.RowCaster(hidden) : null;
       byte[] fp8Row = new byte[hidden];
       float[] scaleRow = new float[numScales];
       for (int t = from; t < to; t++) {
@@ -348,7 +349,7 @@ public final class CpuDispatchBackend implements DispatchBackend {
         buffer.putInt(slot, t);
         int payload = slot + DispatchLayout.DISPATCH_HEADER_BYTES;
         if (useFp8) {
-          Fp8Codec.castRow(x, t * hidden, hidden, roundScale, fp8Row, 0, scaleRow, 0);
+          caster.castRow(x, t * hidden, roundScale, fp8Row, 0, scaleRow, 0);
           buffer.put(payload, fp8Row);
           floats.put((payload + hidden) / 4, scaleRow);
         } else {

@@ -91,6 +91,98 @@ class Fp8CodecTest {
     }
   }
 
+  /** Specials included: ±0, ±inf, NaNs, bf16 subnormals, tiny and huge values (saturating after scaling). */
+  private static short randomBf16(java.util.Random random, float magnitude) {
+    return switch (random.nextInt(16)) {
+      case 0 -> (short) 0x8000;
+      case 1 -> 0;
+      case 2 -> (short) (random.nextBoolean() ? 0x7F80 : 0xFF80);
+      case 3 -> (short) ((0x7F81 + random.nextInt(0x7E)) | (random.nextBoolean() ? 0x8000 : 0));
+      case 4 -> (short) (random.nextInt(0x80) | (random.nextBoolean() ? 0x8000 : 0));
+      case 5 -> Bf16.fromFloat((float) random.nextGaussian() * magnitude * 0x1p-20f);
+      default -> Bf16.fromFloat((float) random.nextGaussian() * magnitude);
+    };
+  }
+
+  @Property(tries = 500)
+  void rowCasterGivesTheScalarCastsBitsAndScales(
+      @ForAll @IntRange(min = 0, max = 1 << 20) int seed,
+      @ForAll boolean roundScale,
+      @ForAll @IntRange(min = 0, max = 6) int specialsPerGroup,
+      @ForAll @IntRange(min = -20, max = 20) int magnitudeExponent) {
+    int hidden = 1024;
+    float magnitude = Math.scalb(1f, magnitudeExponent);
+    java.util.Random random = new java.util.Random(seed);
+    short[] row = new short[hidden + 5];
+    for (int c = 0; c < row.length; c++) {
+      row[c] = Bf16.fromFloat((float) random.nextGaussian() * magnitude);
+    }
+    // A few specials per group, so most groups keep a finite amax and their other values are cast normally.
+    for (int group = 0; group < hidden / 128; group++) {
+      for (int i = 0; i < specialsPerGroup; i++) {
+        row[5 + group * 128 + random.nextInt(128)] = randomBf16(random, magnitude);
+      }
+    }
+    byte[] expected = new byte[hidden];
+    float[] expectedScales = new float[hidden / 128];
+    Fp8Codec.castRow(row, 5, hidden, roundScale, expected, 0, expectedScales, 0);
+    byte[] codes = new byte[hidden + 3];
+    float[] scales = new float[hidden / 128 + 2];
+    new Fp8Codec.RowCaster(hidden).castRow(row, 5, roundScale, codes, 3, scales, 2);
+    assertSameCodes(java.util.Arrays.copyOfRange(codes, 3, 3 + hidden), expected);
+    // Scales bit for bit; a group with a NaN has a NaN scale, whose payload Java leaves open (floatToIntBits
+    // maps every NaN to one).
+    for (int group = 0; group < hidden / 128; group++) {
+      assertThat(Float.floatToIntBits(scales[2 + group]))
+          .as("scale of group %d", group).isEqualTo(Float.floatToIntBits(expectedScales[group]));
+    }
+  }
+
+  @Test
+  void rowCasterEncodesEveryFloatMagnitudeAsEncodeDoes() {
+    // Every bf16 bit pattern, 127 per group in order (groups of neighbouring magnitudes, so their scales
+    // span the whole range) next to a 448, is cast by both and compared.
+    int hidden = 128 * 520;
+    short[] row = new short[hidden];
+    for (int pattern = 0; pattern < 1 << 16; pattern++) {
+      int group = pattern / 127;
+      row[group * 128 + pattern % 127] = (short) pattern;
+    }
+    int groups = hidden / 128;
+    for (int group = 0; group < groups; group++) {
+      row[group * 128 + 127] = Bf16.fromFloat(448f);
+    }
+    byte[] codes = new byte[hidden];
+    float[] scales = new float[groups];
+    new Fp8Codec.RowCaster(hidden).castRow(row, 0, false, codes, 0, scales, 0);
+    byte[] expected = new byte[hidden];
+    float[] expectedScales = new float[groups];
+    Fp8Codec.castRow(row, 0, hidden, false, expected, 0, expectedScales, 0);
+    assertSameCodes(codes, expected);
+  }
+
+  /**
+   * Equal codes, except that a NaN may come out with either sign: when both factors of {@code x · scale}
+   * are NaN, which one's sign the product keeps is not fixed by Java and differs between scalar and
+   * vector code.
+   */
+  private static void assertSameCodes(byte[] actual, byte[] expected) {
+    assertThat(actual).hasSameSizeAs(expected);
+    for (int c = 0; c < expected.length; c++) {
+      if ((expected[c] & 0x7F) == 0x7F) {
+        assertThat(actual[c] & 0x7F).as("channel %d is a NaN code", c).isEqualTo(0x7F);
+      } else {
+        assertThat(actual[c]).as("channel %d", c).isEqualTo(expected[c]);
+      }
+    }
+  }
+
+  @Test
+  void rowCasterRejectsAHiddenSizeOutsideWholeGroups() {
+    org.assertj.core.api.Assertions.assertThatThrownBy(() -> new Fp8Codec.RowCaster(200))
+        .hasMessage("hidden is 200; the fp8 cast needs a positive multiple of 128");
+  }
+
   @Test
   void scaleUsesTheAmaxFloor() {
     assertThat(Fp8Codec.scaleInv(0f, false)).isEqualTo(1e-4f * (1f / 448f));
