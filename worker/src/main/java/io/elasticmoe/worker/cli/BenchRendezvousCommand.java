@@ -69,6 +69,10 @@ public final class BenchRendezvousCommand implements Callable<Integer> {
   @Option(names = "--python", defaultValue = "/usr/bin/python3", description = "Python interpreter (default: ${DEFAULT-VALUE}).")
   String python;
 
+  @Option(names = "--python-stubs",
+      description = "Directory with rendezvous_pb2*.py already generated (default: generate them with grpc_tools).")
+  Path pythonStubs;
+
   @Option(names = "--repo", description = "Repository root (default: derived from the worker jar's location).")
   Path repo;
 
@@ -84,7 +88,7 @@ public final class BenchRendezvousCommand implements Callable<Integer> {
   @Option(names = "--skip-java-store", description = "Skip the store benchmark's Java clients.")
   boolean skipJavaStore;
 
-  @Option(names = "--java-warmup", defaultValue = "2000",
+  @Option(names = "--java-warmup", defaultValue = "5000",
       description = "Untimed pairs per Java client first, so both client JVMs run JIT-compiled code (default: ${DEFAULT-VALUE}).")
   int javaWarmup;
 
@@ -167,10 +171,13 @@ public final class BenchRendezvousCommand implements Callable<Integer> {
   }
 
   private void pythonStoreBench(Path root, String target, String token) throws Exception {
-    Path stubs = Files.createTempDirectory("elasticmoe-rdzv-stubs");
-    Path proto = root.resolve("api/src/main/proto");
-    run(List.of(python, "-m", "grpc_tools.protoc", "-I", proto.toString(), "--python_out=" + stubs,
-        "--grpc_python_out=" + stubs, proto.resolve("rendezvous.proto").toString()), null);
+    Path stubs = pythonStubs;
+    if (stubs == null) {
+      stubs = Files.createTempDirectory("elasticmoe-rdzv-stubs");
+      Path proto = root.resolve("api/src/main/proto");
+      run(List.of(python, "-m", "grpc_tools.protoc", "-I", proto.toString(), "--python_out=" + stubs,
+          "--grpc_python_out=" + stubs, proto.resolve("rendezvous.proto").toString()), null);
+    }
     List<String> results = new ArrayList<>();
     run(List.of(python, pythonScript(root).toString(), "--target", target, "--token", token, "--deployment", DEPLOYMENT,
         "--stubs", stubs.toString(), "--clients", String.join(",", clients.stream().map(String::valueOf).toList()),
