@@ -33,7 +33,8 @@ struct LowLatencyParams {
   uint64_t src_info;      // int32 [E_l, R_b·N]
   uint64_t layout_range;  // int64 [E_l, R_b]: count | begin << 32
   uint64_t expert_count;  // scratch int32 [R_b·E_l]: tokens this rank sends to each expert
-  uint64_t token_list;    // scratch int32 [R_b·E_l, N]: slot -> source token, in (token, k) order
+  uint64_t entry_slot;    // scratch int32 [N, NUM_MAX_TOPK]: (token, k) -> slot at its expert, -1 = not sent
+  uint64_t expert_done;   // scratch int32 [R_b·E_l]: rows of each expert stored so far in this call
   // Byte offsets and strides from DispatchLayout for the buffer index of this call.
   int64_t send_offset, send_slot_stride;
   int64_t recv_offset, recv_expert_stride, recv_rank_stride, recv_slot_stride;

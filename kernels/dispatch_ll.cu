@@ -1,12 +1,14 @@
 // Low-latency dispatch (DESIGN §6), in two launches on one stream:
 //  1. dispatch_ll_prepare: casts every token once into its send slot (fp8 per 128 channels, or bf16) and,
-//     one warp per expert, lists the tokens bound for each expert in (token, k) order. The list fixes every
-//     slot before any byte moves, so slot numbers (hence recv_x rows) equal the CPU backend's bit for bit,
-//     which DeepEP's atomicAdd slots would not.
-//  2. dispatch_ll: one block per expert stores its tokens into the owner's recv[e_l][rank][slot] (a peer's
-//     memory through its CUDA IPC mapping, or our own) and then publishes count+1 with a system-scope
-//     release; then one block per local expert waits for every live source's counter (timeout -> mask),
-//     packs the rows by source rank and writes recv_count, src_info and layout_range.
+//     one warp per expert, numbers the (token, k) entries bound for each expert in (token, k) order. The
+//     numbering fixes every slot before any byte moves, so slot numbers (hence recv_x rows) equal the CPU
+//     backend's bit for bit, which DeepEP's atomicAdd slots would not.
+//  2. dispatch_ll: one warp per (token, k) entry, spread over the whole grid (as DeepEP's LL dispatch), stores
+//     the token into the owner's recv[e_l][rank][slot] (a peer's memory through its CUDA IPC mapping, or our
+//     own); the warp that stores an expert's last row publishes count+1 with a system-scope release, after an
+//     acquire-release count of the expert's stored rows. Then one block per local expert waits for every live
+//     source's counter (timeout -> mask), packs the rows by source rank and writes recv_count, src_info and
+//     layout_range.
 // A staged (other-node) owner is written through the same code with other table entries: peer_bases points
 // at the pinned host staging mirror and peer_slices names the owner, so the tokens land in the mirror's
 // recv[e_l][owner][slot] and count(e_l, owner), which the host proxy forwards (data, flush, counter) into
@@ -34,13 +36,13 @@ __device__ __forceinline__ void dispatch_prepare(const LowLatencyParams& p) {
   const __nv_bfloat16* const x = reinterpret_cast<const __nv_bfloat16*>(p.x);
   const int* const topk_idx = reinterpret_cast<const int*>(p.topk_idx);
 
-  // Slot lists: one warp per expert scans topk_idx in (token, k) order, kScanUnroll loads in flight per lane
+  // Slots: one warp per expert scans topk_idx in (token, k) order, kScanUnroll loads in flight per lane
   // before the first ballot (one load at a time left the scan latency-bound: 1024 tokens x top-8 is 256
-  // dependent L2 round trips per warp).
+  // dependent L2 round trips per warp). The same warp zeroes the expert's stored-rows count for launch 2.
   constexpr int kScanUnroll = 8;
   const int num_entries = num_tokens * num_topk;
+  int* const entry_slot = reinterpret_cast<int*>(p.entry_slot);
   for (int e = warp; e < num_experts; e += num_warps) {
-    int* const list = reinterpret_cast<int*>(p.token_list) + static_cast<int64_t>(e) * max_tokens;
     int count = 0;
     for (int i = 0; i < num_entries; i += 32 * kScanUnroll) {
       int value[kScanUnroll];
@@ -55,11 +57,14 @@ __device__ __forceinline__ void dispatch_prepare(const LowLatencyParams& p) {
         const unsigned hits = __ballot_sync(0xffffffffu, hit);
         const int slot = count + __popc(hits & ((1u << lane) - 1u));
         // A token naming one expert twice could overflow N slots; DispatchInputCheck bounds tokens by N.
-        if (hit && slot < max_tokens) list[slot] = (i + u * 32 + lane) / num_topk;
+        if (hit) entry_slot[i + u * 32 + lane] = slot < max_tokens ? slot : -1;
         count += __popc(hits);
       }
     }
-    if (lane == 0) reinterpret_cast<int*>(p.expert_count)[e] = min(count, max_tokens);
+    if (lane == 0) {
+      reinterpret_cast<int*>(p.expert_count)[e] = min(count, max_tokens);
+      reinterpret_cast<int*>(p.expert_done)[e] = 0;
+    }
   }
 
   // Cast: one warp per (token, 128-channel group); a lane holds 4 channels. kCastUnroll groups' loads are
@@ -152,32 +157,55 @@ __device__ __forceinline__ void dispatch(const LowLatencyParams& p) {
   const int64_t message_bytes =
       p.payload_offset + (p.use_fp8 ? kHidden + kHidden / NUM_CHANNELS_PER_SCALE * 4 : kHidden * 2);
 
-  // Send: one block per expert, a warp per token; the counter follows the rows it counts.
-  for (int e = blockIdx.x; e < num_ranks * num_local_experts; e += gridDim.x) {
+  // Liveness of every owner, read once per block: all warps of a block agree on which owners they skip, so
+  // an expert's stored-rows count reaches its expert_count exactly when its owner is live.
+  __shared__ bool owner_live[NUM_MAX_SOURCE_RANKS];
+  for (int r = threadIdx.x; r < num_ranks; r += blockDim.x) owner_live[r] = is_live(p, r);
+  __syncthreads();
+
+  // Send: one warp per (token, k) entry, consecutive entries on different multiprocessors. After its row,
+  // lane 0 counts it with an acquire-release add; the warp that stores the expert's last row has thereby
+  // acquired every other row's release and publishes count+1 with a system-scope release (DeepEP's finish
+  // counter, without a waiting warp).
+  const int num_entries = static_cast<int>(p.num_tokens * p.num_topk);
+  const int num_topk = static_cast<int>(p.num_topk);
+  const int* const topk_idx = reinterpret_cast<const int*>(p.topk_idx);
+  const int* const entry_slot = reinterpret_cast<const int*>(p.entry_slot);
+  const int* const expert_count = reinterpret_cast<const int*>(p.expert_count);
+  int* const expert_done = reinterpret_cast<int*>(p.expert_done);
+  for (int entry = warp * gridDim.x + blockIdx.x; entry < num_entries; entry += gridDim.x * num_warps) {
+    const int e = __ldg(topk_idx + entry);
+    if (e < 0) continue;
     const int owner = e / num_local_experts;
+    const int slot = __ldg(entry_slot + entry);
+    if (!owner_live[owner] || slot < 0) continue;
     const int local_expert = e % num_local_experts;
-    // One read of the mask for the whole block: a timeout that lands between two threads' reads must not
-    // send some of them past the barrier below and not others.
-    if (!__syncthreads_or(threadIdx.x == 0 && is_live(p, owner))) continue;
     char* const peer = reinterpret_cast<char*>(peer_bases[owner]);
     const int64_t slice = peer_slices[owner];
-    const int count = reinterpret_cast<const int*>(p.expert_count)[e];
-    const int* const list = reinterpret_cast<const int*>(p.token_list) + static_cast<int64_t>(e) * max_tokens;
-    char* const dst =
-        peer + p.recv_offset + local_expert * p.recv_expert_stride + slice * p.recv_rank_stride;
-    for (int slot = warp; slot < count; slot += num_warps) {
-      const int t = __ldg(list + slot);
-      warp_copy(dst + slot * p.recv_slot_stride, base + p.send_offset + t * p.send_slot_stride, message_bytes,
-                lane);
+    const int t = entry / num_topk;
+    warp_copy(peer + p.recv_offset + local_expert * p.recv_expert_stride + slice * p.recv_rank_stride +
+                  slot * p.recv_slot_stride,
+              base + p.send_offset + t * p.send_slot_stride, message_bytes, lane);
+    __syncwarp();
+    if (lane == 0) {
+      const int count = __ldg(expert_count + e);
+      if (atomic_add_acq_rel_gpu(expert_done + e, 1) + 1 == count) {
+        __threadfence_system();
+        st_release_sys(reinterpret_cast<uint64_t*>(peer + p.count_offset + local_expert * p.count_expert_stride +
+                                                   slice * p.count_rank_stride),
+                       static_cast<uint64_t>(count) + 1);
+      }
     }
-    __syncthreads();
-    if (threadIdx.x == 0) {
-      // Every warp's rows are ordered before the counter: bar.sync above, then a system-scope fence.
-      __threadfence_system();
-      st_release_sys(reinterpret_cast<uint64_t*>(peer + p.count_offset + local_expert * p.count_expert_stride +
-                                                 slice * p.count_rank_stride),
-                     static_cast<uint64_t>(count) + 1);
-    }
+  }
+  // Experts this rank sends nothing still get their counter (1 = zero rows), one thread each.
+  for (int e = blockIdx.x * blockDim.x + threadIdx.x; e < num_ranks * num_local_experts;
+       e += gridDim.x * blockDim.x) {
+    const int owner = e / num_local_experts;
+    if (!owner_live[owner] || __ldg(expert_count + e) != 0) continue;
+    char* const peer = reinterpret_cast<char*>(peer_bases[owner]);
+    st_release_sys(reinterpret_cast<uint64_t*>(peer + p.count_offset + (e % num_local_experts) * p.count_expert_stride +
+                                               peer_slices[owner] * p.count_rank_stride),
+                   1);
   }
 
   // Receive: one block per local expert; rows packed by source rank as the CPU backend packs them.

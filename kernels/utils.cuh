@@ -18,6 +18,13 @@ __device__ __forceinline__ void st_release_sys(uint64_t* ptr, uint64_t value) {
   asm volatile("st.release.sys.global.u64 [%0], %1;" ::"l"(ptr), "l"(value) : "memory");
 }
 
+// Returns the old value; orders this thread's earlier writes before the add and later reads after it (gpu scope).
+__device__ __forceinline__ int atomic_add_acq_rel_gpu(int* ptr, int value) {
+  int old;
+  asm volatile("atom.acq_rel.gpu.global.add.s32 %0, [%1], %2;" : "=r"(old) : "l"(ptr), "r"(value) : "memory");
+  return old;
+}
+
 __device__ __forceinline__ int ld_volatile(const int* ptr) {
   int value;
   asm volatile("ld.volatile.global.s32 %0, [%1];" : "=r"(value) : "l"(ptr));

@@ -76,7 +76,8 @@ public final class CudaDispatchBackend implements DispatchBackend {
   private final DeviceArray recvBases;
   private final DeviceArray deviceMask;
   private final DeviceArray expertCount;
-  private final DeviceArray tokenList;
+  private final DeviceArray entrySlot;
+  private final DeviceArray expertDone;
   private final DeviceArray x;
   private final DeviceArray topkIdx;
   private final DeviceArray topkWeights;
@@ -166,7 +167,8 @@ public final class CudaDispatchBackend implements DispatchBackend {
     this.recvBases = allocate(8L * maxRanks, "recv_bases");
     this.deviceMask = allocate(4L * maxRanks, "mask");
     this.expertCount = allocate(4L * layout.numExperts(), "expert_count");
-    this.tokenList = allocate(4L * layout.numExperts() * maxTokens, "token_list");
+    this.entrySlot = allocate(4L * maxTokens * DispatchLayout.MAX_TOPK, "entry_slot");
+    this.expertDone = allocate(4L * layout.numExperts(), "expert_done");
     this.x = allocate(2 * maxTokens * hidden, "x");
     this.topkIdx = allocate(4 * maxTokens * DispatchLayout.MAX_TOPK, "topk_idx");
     this.topkWeights = allocate(4 * maxTokens * DispatchLayout.MAX_TOPK, "topk_weights");
@@ -523,7 +525,8 @@ public final class CudaDispatchBackend implements DispatchBackend {
         .set(LowLatencyParams.Field.SRC_INFO, srcInfo.address())
         .set(LowLatencyParams.Field.LAYOUT_RANGE, layoutRange.address())
         .set(LowLatencyParams.Field.EXPERT_COUNT, expertCount.address())
-        .set(LowLatencyParams.Field.TOKEN_LIST, tokenList.address())
+        .set(LowLatencyParams.Field.ENTRY_SLOT, entrySlot.address())
+        .set(LowLatencyParams.Field.EXPERT_DONE, expertDone.address())
         .set(LowLatencyParams.Field.SEND_OFFSET, layout.dispatchSendSlotOffset(b, 0))
         .set(LowLatencyParams.Field.SEND_SLOT_STRIDE, stride(n, i -> layout.dispatchSendSlotOffset(b, i)))
         .set(LowLatencyParams.Field.RECV_OFFSET, layout.dispatchRecvSlotOffset(b, 0, 0, 0))
