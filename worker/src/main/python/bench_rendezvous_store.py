@@ -4,9 +4,10 @@
 Runs N client processes, each doing P set+get pairs on its own keys, against
   grpc:     the ElasticMoE rendezvous Store over gRPC unary calls (python3-grpcio), authenticated
             with the deployment's bearer token on every call;
-  session:  the same server over one Store.Session stream per client (authenticated once, when
-            the stream opens), driven with the synchronous grpc API;
-  session-aio: the same session driven with grpc.aio (asyncio) in the client;
+  session-aio: the same server over one Store.Session stream per client (authenticated once,
+            when the stream opens), driven with grpc.aio: faster than the synchronous streaming
+            API at 8 and 32 clients in two runs side by side (docs/benchmarks/rendezvous.md), whose
+            request iterator is fed from a second thread;
   tcpstore: PyTorch's TCPStore (python3-torch), a master in this process;
   floor:    a trivial Python gRPC Store server (a dict, no auth) in a child process: the cost of
             the Python gRPC stack alone, to tell server time from client-stack time.
@@ -59,47 +60,6 @@ def grpc_client(args, idx, ready, go, out):
 
 def session_error(resp):
     return RuntimeError("session op %d failed: code %d: %s" % (resp.id, resp.error.code, resp.error.message))
-
-
-def grpc_session_client(args, idx, ready, go, out):
-    import queue
-    import grpc
-    sys.path.insert(0, args.stubs)
-    import rendezvous_pb2 as pb
-    import rendezvous_pb2_grpc as pbg
-
-    channel = grpc.insecure_channel(args.grpc_target)
-    stub = pbg.StoreStub(channel)
-    md = (("authorization", "Bearer " + args.token), ("x-elasticmoe-deployment", args.deployment))
-    value = b"v" * args.value_bytes
-    requests = queue.SimpleQueue()
-
-    def outgoing():
-        while True:
-            r = requests.get()
-            if r is None:
-                return
-            yield r
-
-    # The sync API feeds the request iterator from a gRPC thread; each op is put, then its answer read.
-    responses = stub.Session(outgoing(), metadata=md)
-
-    def op(request):
-        requests.put(request)
-        resp = next(responses)
-        if resp.HasField("error"):
-            raise session_error(resp)
-        return resp
-
-    def pair(key):
-        op(pb.StoreRequest(set=pb.SetRequest(key=key, value=value)))
-        got = op(pb.StoreRequest(get=pb.GetRequest(key=key, wait=True, timeout_millis=30000)))
-        if len(got.get.value) != args.value_bytes:
-            raise RuntimeError("session get of %s returned %d bytes" % (key, len(got.get.value)))
-
-    run_pairs(args, idx, pair, ready, go, out)
-    requests.put(None)
-    channel.close()
 
 
 def grpc_aio_session_client(args, idx, ready, go, out):
@@ -218,8 +178,7 @@ def run(args, side, clients):
     ready = ctx.Semaphore(0)
     go = ctx.Event()
     out = ctx.Queue()
-    target = {"tcpstore": tcpstore_client, "session": grpc_session_client,
-              "session-aio": grpc_aio_session_client}.get(side, grpc_client)
+    target = {"tcpstore": tcpstore_client, "session-aio": grpc_aio_session_client}.get(side, grpc_client)
     procs = [ctx.Process(target=target, args=(args, i, ready, go, out)) for i in range(clients)]
     for p in procs:
         p.start()
@@ -274,7 +233,7 @@ def main():
     ap.add_argument("--server-warmup", type=int, default=5000,
                     help="untimed pairs by one client before anything is timed, so the rendezvous JVM "
                          "runs JIT-compiled code (a long-lived operator does); 0 to skip")
-    ap.add_argument("--sides", default="grpc,session,session-aio,floor,tcpstore")
+    ap.add_argument("--sides", default="grpc,session-aio,floor,tcpstore")
     args = ap.parse_args()
     from torch.distributed import TCPStore
     from datetime import timedelta
@@ -293,12 +252,12 @@ def main():
         ctx.Process(target=floor_server, args=(port_q, floor_stop), daemon=True).start()
         args.floor_target = "127.0.0.1:%d" % port_q.get(timeout=60)
     # Each server path (unary calls, sessions) gets its own warm-up.
-    warm_sides = [side for side in args.sides.split(",") if side in ("grpc", "session", "session-aio")]
+    warm_sides = [side for side in args.sides.split(",") if side in ("grpc", "session-aio")]
     if args.server_warmup > 0 and warm_sides:
         timed_pairs = args.pairs
         args.pairs = args.server_warmup
         args.grpc_target = args.target
-        for side in sorted({"grpc" if side == "grpc" else "session" for side in warm_sides}):
+        for side in warm_sides:
             print("store: warming the rendezvous server's %s path up with %d pairs ..." % (side, args.server_warmup),
                   file=sys.stderr, flush=True)
             run(args, side, 1)

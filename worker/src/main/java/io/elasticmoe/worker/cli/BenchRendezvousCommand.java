@@ -190,7 +190,7 @@ public final class BenchRendezvousCommand implements Callable<Integer> {
           new JavaStoreBench.Result(n.get("side").asText(), n.get("clients").asInt(), n.get("pairs").asInt(),
               n.get("ops_per_s").asDouble(), n.get("pair_p50_us").asDouble(), n.get("pair_p99_us").asDouble()));
     }
-    printStoreTable("Store set+get, Python clients (grpc = unary calls, session = Store.Session, floor = a trivial "
+    printStoreTable("Store set+get, Python clients (grpc = unary calls, session-aio = Store.Session through grpc.aio, floor = a trivial "
         + "Python gRPC server: dict, no auth)", byClients, "tcpstore");
   }
 
