@@ -17,9 +17,13 @@ import java.util.concurrent.Future;
  */
 public final class ComputePool implements AutoCloseable {
 
-  /** A body over {@code [from, to)}; each range gets its own call, so per-range scratch is local to it. */
+  /**
+   * A body over {@code [from, to)}; each range gets its own call, so per-range scratch is local to it.
+   * {@code range} numbers the ranges from 0 (the calling thread's) to {@link #rangesFor} − 1: what a
+   * range may own besides its indices (a UCX lane, a result slot).
+   */
   public interface RangeBody {
-    void run(int from, int to);
+    void run(int range, int from, int to);
   }
 
   private final int threads;
@@ -54,20 +58,21 @@ public final class ComputePool implements AutoCloseable {
 
   /** Runs {@code body} over {@code [0, n)} split into at most {@link #threads()} ranges of at least {@code grain}. */
   public void forRanges(int n, int grain, RangeBody body) {
-    int ranges = Math.min(threads, Math.max(1, n / Math.max(1, grain)));
-    if (ranges <= 1) {
-      body.run(0, n);
+    int ranges = rangesFor(n, grain);
+    if (ranges == 1) {
+      body.run(0, 0, n);
       return;
     }
     List<Future<?>> running = new ArrayList<>(ranges - 1);
     for (int r = 1; r < ranges; r++) {
+      int range = r;
       int from = (int) ((long) n * r / ranges);
       int to = (int) ((long) n * (r + 1) / ranges);
-      running.add(helpers.submit(() -> body.run(from, to)));
+      running.add(helpers.submit(() -> body.run(range, from, to)));
     }
     RuntimeException failure = null;
     try {
-      body.run(0, (int) ((long) n / ranges));
+      body.run(0, 0, (int) ((long) n / ranges));
     } catch (RuntimeException e) {
       failure = e;
     }
@@ -88,6 +93,11 @@ public final class ComputePool implements AutoCloseable {
     if (failure != null) {
       throw failure;
     }
+  }
+
+  /** How many ranges {@link #forRanges} makes of {@code n} items: at most one per thread, each ≥ {@code grain}. */
+  public int rangesFor(int n, int grain) {
+    return Math.min(threads, Math.max(1, n / Math.max(1, grain)));
   }
 
   @Override

@@ -82,11 +82,33 @@ public final class CpuDispatchBackend implements DispatchBackend {
       Executors.newSingleThreadExecutor(Thread.ofPlatform().daemon().name("ep-store-call").factory());
   private final ReceiveArrays[] receiveArrays = {new ReceiveArrays(), new ReceiveArrays()};
   private final ComputePool compute;
+  /** Issues the data puts: the compute pool when every thread has its own lane, else the rank's thread alone. */
+  private final ComputePool putThreads;
+  private final RangePuts[] putsOfRange;
   private final PhaseTimes phaseTimes = new PhaseTimes();
   private long epoch;
   private String previousDoneKey;
   private int bufferIdx;
   private int dispatchParity;
+
+  /**
+   * What one compute range's puts did, per peer: written to (so it needs a flush) or failed (so it is
+   * masked). The rank's thread reads it once the range is done; only it masks.
+   */
+  private static final class RangePuts {
+    private final boolean[] written;
+    private final boolean[] failed;
+
+    RangePuts(int maxRanks) {
+      this.written = new boolean[maxRanks];
+      this.failed = new boolean[maxRanks];
+    }
+
+    void clear() {
+      Arrays.fill(written, false);
+      Arrays.fill(failed, false);
+    }
+  }
 
   /**
    * Received tensors are reused across dispatches, alternating between two sets: as in NIXL-EP, a result
@@ -164,7 +186,12 @@ public final class CpuDispatchBackend implements DispatchBackend {
     // Staging holds the values being put: per buffer, E dispatch counts then E combine flags; then the
     // liveness count.
     this.livenessStagingOffset = (long) DispatchLayout.NUM_BUFFERS * 2 * layout.numExperts() * 8;
-    this.transport = new UcxTransport(layout.totalBytes(), (int) livenessStagingOffset + 8, transports);
+    // Same-host puts are copies the sender makes: one UCX lane per compute thread spreads them like the
+    // compute. Over tcp the target does the work, and extra lanes' endpoints timed out in the 4-rank test
+    // (a peer masked after 30 s), so tcp keeps the puts on the rank's thread and worker.
+    boolean putLanes = computeThreads > 1 && !transports.contains("tcp");
+    this.transport = new UcxTransport(
+        layout.totalBytes(), (int) livenessStagingOffset + 8, transports, putLanes ? computeThreads : 1);
     // Often enough that a waiter sees several advances per timeout, rarely enough to cost nothing.
     this.livenessIntervalNanos = Math.max(timeout.toNanos() / 10, 1_000_000L);
     this.livenessSeen = new long[layout.maxRanks()];
@@ -177,6 +204,11 @@ public final class CpuDispatchBackend implements DispatchBackend {
     this.mask = new int[layout.maxRanks()];
     connected[rank] = true;
     this.compute = new ComputePool(computeThreads);
+    this.putThreads = putLanes ? compute : new ComputePool(1);
+    this.putsOfRange = new RangePuts[computeThreads];
+    for (int range = 0; range < computeThreads; range++) {
+      putsOfRange[range] = new RangePuts(layout.maxRanks());
+    }
   }
 
   @Override
@@ -340,7 +372,7 @@ public final class CpuDispatchBackend implements DispatchBackend {
     // Cast every token once into its send slot. Absolute bulk puts into disjoint slots: safe from several
     // threads, as the buffer's position is never touched.
     phaseTimes.start();
-    compute.forRanges(numTokens, 1, (from, to) -> {
+    compute.forRanges(numTokens, 1, (range, from, to) -> {
       Fp8Codec.RowCaster caster = useFp8 ? new Fp8Codec.RowCaster(hidden) : null;
       byte[] fp8Row = new byte[hidden];
       float[] scaleRow = new float[numScales];
@@ -359,25 +391,31 @@ public final class CpuDispatchBackend implements DispatchBackend {
     });
     phaseTimes.end(PhaseTimes.Phase.DISPATCH_CAST);
 
-    // Write each token to recv[e_l][rank][slot] of every selected expert's owner.
+    // Write each token to recv[e_l][rank][slot] of every selected expert's owner. Slots are taken in token
+    // order (the receiver's rows follow it); then the puts are spread over the compute threads' lanes.
     int[] expertCount = new int[numExperts];
-    Set<Integer> destinations = new TreeSet<>();
-    for (int t = 0; t < numTokens; t++) {
-      long source = layout.dispatchSendSlotOffset(b, t);
-      for (int k = 0; k < numTopk; k++) {
-        int expert = topkIdx[t * numTopk + k];
-        if (expert < 0) {
-          continue;
-        }
-        int owner = expert / numLocalExperts;
-        if (!live(owner)) {
-          continue;
-        }
-        int slot = expertCount[expert]++;
-        long target = layout.dispatchRecvSlotOffset(b, expert % numLocalExperts, rank, slot);
-        write(owner, source, target, messageBytes, destinations);
-      }
+    int[] slotOf = new int[numTokens * numTopk];
+    for (int i = 0; i < slotOf.length; i++) {
+      int expert = topkIdx[i];
+      slotOf[i] = expert < 0 || !live(expert / numLocalExperts) ? -1 : expertCount[expert]++;
     }
+    putThreads.forRanges(numTokens, 1, (range, from, to) -> {
+      RangePuts puts = putsOfRange[range];
+      puts.clear();
+      for (int t = from; t < to; t++) {
+        long source = layout.dispatchSendSlotOffset(b, t);
+        for (int k = 0; k < numTopk; k++) {
+          int slot = slotOf[t * numTopk + k];
+          if (slot < 0) {
+            continue;
+          }
+          int expert = topkIdx[t * numTopk + k];
+          long target = layout.dispatchRecvSlotOffset(b, expert % numLocalExperts, rank, slot);
+          write(range, expert / numLocalExperts, source, target, messageBytes, puts);
+        }
+      }
+    });
+    Set<Integer> destinations = destinationsOfPuts(numTokens);
     phaseTimes.end(PhaseTimes.Phase.DISPATCH_PUTS);
     // Counters after data: as soon as a destination's puts are flushed, count+1 goes into
     // recv_count[e_l·maxRanks + rank] of that owner; a slow owner does not hold back the others.
@@ -438,12 +476,12 @@ public final class CpuDispatchBackend implements DispatchBackend {
       recvCount[localExpert] = begin;
     }
     // The row copies, spread over the compute threads by local expert (disjoint rows of every array).
-    compute.forRanges(numLocalExperts, 1, (fromExpert, toExpert) -> {
+    compute.forRanges(numLocalExperts, 1, (range, fromExpert, toExpert) -> {
       for (int localExpert = fromExpert; localExpert < toExpert; localExpert++) {
         for (int src = 0; src < numRanks; src++) {
-          long range = layoutRange[localExpert * numRanks + src];
-          int count = (int) range;
-          int begin = (int) (range >>> 32);
+          long countAndBegin = layoutRange[localExpert * numRanks + src];
+          int count = (int) countAndBegin;
+          int begin = (int) (countAndBegin >>> 32);
           for (int i = 0; i < count; i++) {
             int row = localExpert * rowsPerExpert + begin + i;
             int message = (int) layout.dispatchRecvSlotOffset(b, localExpert, src, i);
@@ -480,7 +518,7 @@ public final class CpuDispatchBackend implements DispatchBackend {
     // Stage every row to return into its send slot (spread over the compute threads), then put each to
     // recv[global expert][source token] of the rank it came from.
     phaseTimes.start();
-    compute.forRanges(numLocalExperts, 1, (fromExpert, toExpert) -> {
+    compute.forRanges(numLocalExperts, 1, (range, fromExpert, toExpert) -> {
       for (int localExpert = fromExpert; localExpert < toExpert; localExpert++) {
         for (int src = 0; src < numRanks; src++) {
           if (!live(src)) {
@@ -495,22 +533,26 @@ public final class CpuDispatchBackend implements DispatchBackend {
       }
     });
     phaseTimes.end(PhaseTimes.Phase.COMBINE_STAGE);
-    Set<Integer> destinations = new TreeSet<>();
-    for (int localExpert = 0; localExpert < numLocalExperts; localExpert++) {
-      int globalExpert = rank * numLocalExperts + localExpert;
-      for (int src = 0; src < numRanks; src++) {
-        if (!live(src)) {
-          continue;
-        }
-        int begin = handle.begin(localExpert, src);
-        for (int row = begin; row < begin + handle.count(localExpert, src); row++) {
-          int slot = (int) layout.combineSendSlotOffset(b, localExpert, row);
-          int token = srcInfo[localExpert * rowsPerExpert + row];
-          long target = layout.combineRecvSlotOffset(b, globalExpert, token);
-          write(src, slot, target, 2L * hidden, destinations);
+    putThreads.forRanges(numLocalExperts, 1, (range, fromExpert, toExpert) -> {
+      RangePuts puts = putsOfRange[range];
+      puts.clear();
+      for (int localExpert = fromExpert; localExpert < toExpert; localExpert++) {
+        int globalExpert = rank * numLocalExperts + localExpert;
+        for (int src = 0; src < numRanks; src++) {
+          if (!live(src)) {
+            continue;
+          }
+          int begin = handle.begin(localExpert, src);
+          for (int row = begin; row < begin + handle.count(localExpert, src); row++) {
+            int slot = (int) layout.combineSendSlotOffset(b, localExpert, row);
+            int token = srcInfo[localExpert * rowsPerExpert + row];
+            long target = layout.combineRecvSlotOffset(b, globalExpert, token);
+            write(range, src, slot, target, 2L * hidden, puts);
+          }
         }
       }
-    }
+    });
+    Set<Integer> destinations = destinationsOfPuts(numLocalExperts);
     phaseTimes.end(PhaseTimes.Phase.COMBINE_PUTS);
     // One flag per (local expert, source rank), once that source's rows are flushed.
     Set<Integer> signalled = new TreeSet<>();
@@ -553,7 +595,7 @@ public final class CpuDispatchBackend implements DispatchBackend {
     for (int owner = 0; owner < liveOwner.length; owner++) {
       liveOwner[owner] = live(owner);
     }
-    compute.forRanges(numTokens, 1, (from, to) -> {
+    compute.forRanges(numTokens, 1, (range, from, to) -> {
       CombineReducer reducer = new CombineReducer(hidden, buffer);
       int[] rowOffsets = new int[numTopk];
       float[] weights = new float[numTopk];
@@ -587,16 +629,35 @@ public final class CpuDispatchBackend implements DispatchBackend {
     return b;
   }
 
-  private void write(int owner, long sourceOffset, long targetOffset, long bytes, Set<Integer> destinations) {
+  /** From compute range {@code range} (on its own lane): one message to {@code owner}, or a local copy. */
+  private void write(int range, int owner, long sourceOffset, long targetOffset, long bytes, RangePuts puts) {
     if (owner == rank) {
       buffer.put((int) targetOffset, buffer, (int) sourceOffset, (int) bytes);
-      return;
-    }
-    if (transport.put(owner, transport.addressOf(sourceOffset), targetOffset, bytes)) {
-      destinations.add(owner);
+    } else if (transport.putOnLane(range, owner, transport.addressOf(sourceOffset), targetOffset, bytes)) {
+      puts.written[owner] = true;
     } else {
-      maskPeer(owner, 0);
+      puts.failed[owner] = true;
     }
+  }
+
+  /**
+   * After a parallel put phase over {@code n} items: masks the peers a put failed to, and returns those
+   * written to, which the flush must complete. Only the ranges that ran are read.
+   */
+  private Set<Integer> destinationsOfPuts(int n) {
+    Set<Integer> destinations = new TreeSet<>();
+    for (int range = 0; range < putThreads.rangesFor(n, 1); range++) {
+      RangePuts puts = putsOfRange[range];
+      for (int peer = 0; peer < layout.maxRanks(); peer++) {
+        if (puts.failed[peer]) {
+          maskPeer(peer, 0);
+        }
+        if (puts.written[peer]) {
+          destinations.add(peer);
+        }
+      }
+    }
+    return destinations;
   }
 
   private void signal(int owner, int stagingOffset, long targetOffset, Set<Integer> signalled) {
@@ -718,6 +779,7 @@ public final class CpuDispatchBackend implements DispatchBackend {
   public void close() {
     storeCalls.shutdownNow();
     compute.close();
+    putThreads.close();
     transport.close();
   }
 }

@@ -10,6 +10,7 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.IntConsumer;
 import org.openucx.jucx.UcxException;
 import org.openucx.jucx.ucp.UcpContext;
@@ -25,13 +26,17 @@ import org.openucx.jucx.ucp.UcpWorker;
 import org.openucx.jucx.ucp.UcpWorkerParams;
 
 /**
- * Adapter over JUCX: one UCP context and worker per rank, one registered symmetric buffer, and one
- * endpoint plus unpacked rkey per connected peer. It moves bytes and reports which peers failed; it
- * decides nothing about ranks (masking is the backend's policy).
+ * Adapter over JUCX: one UCP context per rank with one worker per <em>lane</em>, one symmetric buffer, and
+ * per connected peer one endpoint plus unpacked rkey on every lane. It moves bytes and reports which peers
+ * failed; it decides nothing about ranks (masking is the backend's policy).
  *
- * <p>All calls must come from one thread: the worker is created without thread safety, which is what
- * makes the put path cheap. Puts are implicit (no request object); {@link #flush} is the only
- * completion point, which is why the data-before-counter rule is "data puts, flush, counter puts".
+ * <p>Lane 0 is the rank's own: every call except {@link #putOnLane} must come from the rank's thread.
+ * The other lanes let compute threads issue data puts side by side ({@link #putOnLane}, one thread per
+ * lane at a time); a same-host put is a copy the sender makes, so more lanes copy in parallel. Workers
+ * are created without thread safety, which is what makes the put path cheap. Puts are implicit (no
+ * request object); {@link #flush} (of every lane, from the rank's thread once the lane threads are done)
+ * is the only completion point, which is why the data-before-counter rule is "data puts, flush, counter
+ * puts".
  *
  * <p>Metadata published for peers: worker address, the buffer's packed rkey and its base address.
  */
@@ -40,17 +45,20 @@ public final class UcxTransport implements AutoCloseable {
   private final boolean peerErrorHandling;
   private final UcpContext context;
   private final UcpWorker worker;
+  private final UcpWorker[] lanes;
   private final ByteBuffer buffer;
   private final UcpMemory memory;
   private final long bufferBytes;
   private final ByteBuffer staging;
   private final UcpMemory stagingMemory;
   private final Map<Integer, Peer> peers = new HashMap<>();
-  private final Set<Integer> failedPeers = new HashSet<>();
+  // Lane threads add to it when a put fails.
+  private final Set<Integer> failedPeers = ConcurrentHashMap.newKeySet();
   // Requests towards a dead peer that never complete; UCX 1.13 aborts if the worker is destroyed under them.
   private final List<UcpRequest> abandoned = new ArrayList<>();
 
-  private record Peer(UcpEndpoint endpoint, UcpRemoteKey rkey, long remoteBase, long remoteBytes, byte[] metadata) {}
+  /** Index i of {@code endpoints} and {@code rkeys} is lane i. */
+  private record Peer(UcpEndpoint[] endpoints, UcpRemoteKey[] rkeys, long remoteBase, long remoteBytes, byte[] metadata) {}
 
   /** Shared memory between processes of one host; what the CPU backend uses when every rank is local. */
   public static final String HOST_TRANSPORTS = "sm,self";
@@ -64,6 +72,14 @@ public final class UcxTransport implements AutoCloseable {
    * until a flush completes them).
    */
   public UcxTransport(long bufferBytes, int stagingBytes, String transports) {
+    this(bufferBytes, stagingBytes, transports, 1);
+  }
+
+  /** As {@link #UcxTransport(long, int, String)} with {@code lanes} ≥ 1 workers (lane 0 the rank's own). */
+  public UcxTransport(long bufferBytes, int stagingBytes, String transports, int lanes) {
+    if (lanes < 1) {
+      throw new IllegalArgumentException("lanes is " + lanes + "; at least 1 (the rank's own worker)");
+    }
     if (bufferBytes < 1 || bufferBytes > Integer.MAX_VALUE - 8) {
       throw new IllegalArgumentException(
           "buffer is " + bufferBytes + " bytes; the CPU transport maps at most " + (Integer.MAX_VALUE - 8)
@@ -74,8 +90,14 @@ public final class UcxTransport implements AutoCloseable {
     // UCX 1.13's shared-memory transports cannot serve endpoints in peer error handling mode
     // ("Destination is unreachable"), so that mode is only asked for where tcp may carry the peer.
     this.peerErrorHandling = transports.contains("tcp");
-    this.context = new UcpContext(new UcpParams().requestRmaFeature().setConfig("TLS", transports));
-    this.worker = context.newWorker(new UcpWorkerParams());
+    // Workers of one context used from several threads need the context's own locking.
+    this.context = new UcpContext(
+        new UcpParams().requestRmaFeature().setMtWorkersShared(lanes > 1).setConfig("TLS", transports));
+    this.lanes = new UcpWorker[lanes];
+    for (int lane = 0; lane < lanes; lane++) {
+      this.lanes[lane] = context.newWorker(new UcpWorkerParams());
+    }
+    this.worker = this.lanes[0];
     // UCX allocates the buffer (shared memory when sysv/posix are enabled) so that same-host peers can map
     // it and put with a plain copy. A buffer we allocate and register can only be reached through UCX's
     // active-message emulation of RMA, where every put waits for the target to progress.
@@ -117,7 +139,11 @@ public final class UcxTransport implements AutoCloseable {
     return out.array();
   }
 
-  /** Opens an endpoint to {@code rank} from its published metadata; replaces a previous one. */
+  public int lanes() {
+    return lanes.length;
+  }
+
+  /** Opens an endpoint to {@code rank} on every lane from its published metadata; replaces a previous one. */
   public void connect(int rank, byte[] metadata) {
     disconnect(rank);
     ByteBuffer in = ByteBuffer.wrap(metadata).order(ByteOrder.LITTLE_ENDIAN);
@@ -125,13 +151,19 @@ public final class UcxTransport implements AutoCloseable {
     ByteBuffer rkeyBuffer = directCopy(in, in.getInt());
     long remoteBase = in.getLong();
     long remoteBytes = in.getLong();
-    UcpEndpointParams params = new UcpEndpointParams().setUcpAddress(address).setName("rank-" + rank);
-    if (peerErrorHandling) {
-      // Needed so closeNonBlockingForce works and a dead peer fails requests instead of hanging.
-      params.setPeerErrorHandlingMode().setErrorHandler((ep, status, message) -> failedPeers.add(rank));
+    UcpEndpoint[] endpoints = new UcpEndpoint[lanes.length];
+    UcpRemoteKey[] rkeys = new UcpRemoteKey[lanes.length];
+    for (int lane = 0; lane < lanes.length; lane++) {
+      UcpEndpointParams params =
+          new UcpEndpointParams().setUcpAddress(address).setName("rank-" + rank + "-lane-" + lane);
+      if (peerErrorHandling) {
+        // Needed so closeNonBlockingForce works and a dead peer fails requests instead of hanging.
+        params.setPeerErrorHandlingMode().setErrorHandler((ep, status, message) -> failedPeers.add(rank));
+      }
+      endpoints[lane] = lanes[lane].newEndpoint(params);
+      rkeys[lane] = endpoints[lane].unpackRemoteKey(rkeyBuffer);
     }
-    UcpEndpoint endpoint = worker.newEndpoint(params);
-    peers.put(rank, new Peer(endpoint, endpoint.unpackRemoteKey(rkeyBuffer), remoteBase, remoteBytes, metadata.clone()));
+    peers.put(rank, new Peer(endpoints, rkeys, remoteBase, remoteBytes, metadata.clone()));
     failedPeers.remove(rank);
   }
 
@@ -154,13 +186,15 @@ public final class UcxTransport implements AutoCloseable {
     if (peer == null) {
       return;
     }
-    peer.rkey().close();
-    UcpRequest close =
-        peerErrorHandling ? peer.endpoint().closeNonBlockingForce() : peer.endpoint().closeNonBlockingFlush();
-    // A flush-close towards a dead peer may never finish; the endpoint is then abandoned, not waited on.
-    if (!progressUntil(close, System.nanoTime() + Duration.ofSeconds(2).toNanos()) && close != null
-        && !close.isCompleted()) {
-      abandoned.add(close);
+    for (int lane = 0; lane < lanes.length; lane++) {
+      peer.rkeys()[lane].close();
+      UcpEndpoint endpoint = peer.endpoints()[lane];
+      UcpRequest close = peerErrorHandling ? endpoint.closeNonBlockingForce() : endpoint.closeNonBlockingFlush();
+      // A flush-close towards a dead peer may never finish; the endpoint is then abandoned, not waited on.
+      if (!progressUntil(close, System.nanoTime() + Duration.ofSeconds(2).toNanos()) && close != null
+          && !close.isCompleted()) {
+        abandoned.add(close);
+      }
     }
   }
 
@@ -170,6 +204,14 @@ public final class UcxTransport implements AutoCloseable {
    * the peer's endpoint has failed.
    */
   public boolean put(int rank, long localAddress, long remoteOffset, long bytes) {
+    return putOnLane(0, rank, localAddress, remoteOffset, bytes);
+  }
+
+  /**
+   * {@link #put} on {@code lane}'s worker: from a compute thread that has the lane to itself, while the
+   * rank's thread waits for it (connect and disconnect never run meanwhile). {@link #flush} completes it.
+   */
+  public boolean putOnLane(int lane, int rank, long localAddress, long remoteOffset, long bytes) {
     Peer peer = peers.get(rank);
     if (peer == null) {
       throw new IllegalStateException("rank " + rank + " is not connected; connected: " + peers.keySet());
@@ -183,7 +225,8 @@ public final class UcxTransport implements AutoCloseable {
       return false;
     }
     try {
-      peer.endpoint().putNonBlockingImplicit(localAddress, bytes, peer.remoteBase() + remoteOffset, peer.rkey());
+      peer.endpoints()[lane].putNonBlockingImplicit(
+          localAddress, bytes, peer.remoteBase() + remoteOffset, peer.rkeys()[lane]);
       return true;
     } catch (UcxException e) {
       failedPeers.add(rank);
@@ -200,7 +243,8 @@ public final class UcxTransport implements AutoCloseable {
    */
   public Set<Integer> flush(
       Iterable<Integer> ranks, long deadlineNanos, IntConsumer onFlushed, Runnable whileWaiting) {
-    Map<Integer, UcpRequest> pending = new HashMap<>();
+    // Per rank, one flush per lane: a rank is flushed when all of them completed.
+    Map<Integer, List<UcpRequest>> pending = new HashMap<>();
     Set<Integer> incomplete = new HashSet<>();
     for (int rank : ranks) {
       Peer peer = peers.get(rank);
@@ -209,7 +253,11 @@ public final class UcxTransport implements AutoCloseable {
         continue;
       }
       try {
-        pending.put(rank, peer.endpoint().flushNonBlocking(null));
+        List<UcpRequest> requests = new ArrayList<>(lanes.length);
+        for (UcpEndpoint endpoint : peer.endpoints()) {
+          requests.add(endpoint.flushNonBlocking(null));
+        }
+        pending.put(rank, requests);
       } catch (UcxException e) {
         failedPeers.add(rank);
         incomplete.add(rank);
@@ -219,9 +267,10 @@ public final class UcxTransport implements AutoCloseable {
     while (!pending.isEmpty()) {
       for (var it = pending.entrySet().iterator(); it.hasNext(); ) {
         var entry = it.next();
-        if (entry.getValue().isCompleted()) {
+        if (entry.getValue().stream().allMatch(UcpRequest::isCompleted)) {
           it.remove();
-          if (entry.getValue().getStatus() == 0 && !failedPeers.contains(entry.getKey())) {
+          if (entry.getValue().stream().allMatch(request -> request.getStatus() == 0)
+              && !failedPeers.contains(entry.getKey())) {
             onFlushed.accept(entry.getKey());
           } else {
             incomplete.add(entry.getKey());
@@ -233,7 +282,7 @@ public final class UcxTransport implements AutoCloseable {
       }
       if (System.nanoTime() > deadlineNanos) {
         incomplete.addAll(pending.keySet());
-        abandoned.addAll(pending.values());
+        pending.values().forEach(requests -> requests.stream().filter(r -> !r.isCompleted()).forEach(abandoned::add));
         break;
       }
       whileWaiting.run();
@@ -248,10 +297,15 @@ public final class UcxTransport implements AutoCloseable {
     return flush(ranks, deadlineNanos, rank -> {}, () -> {});
   }
 
-  /** Drives the worker once: required for tcp peers, whose puts are completed by the target's progress. */
+  /**
+   * Drives every lane's worker once: required for tcp peers, whose puts are completed by the target's
+   * progress (the lanes' endpoints go to the peer's lane-0 worker).
+   */
   public void progress() {
     try {
-      worker.progress();
+      for (UcpWorker lane : lanes) {
+        lane.progress();
+      }
     } catch (Exception e) {
       throw new IllegalStateException("UCX worker progress failed: " + e.getMessage(), e);
     }
@@ -305,7 +359,9 @@ public final class UcxTransport implements AutoCloseable {
     }
     stagingMemory.deregister();
     memory.deregister();
-    worker.close();
+    for (UcpWorker lane : lanes) {
+      lane.close();
+    }
     context.close();
   }
 }

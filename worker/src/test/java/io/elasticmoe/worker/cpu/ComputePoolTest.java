@@ -15,7 +15,7 @@ class ComputePoolTest {
     try (ComputePool pool = new ComputePool(3)) {
       for (int n : new int[] {0, 1, 2, 3, 7, 128, 1000}) {
         AtomicIntegerArray runs = new AtomicIntegerArray(n);
-        pool.forRanges(n, 1, (from, to) -> {
+        pool.forRanges(n, 1, (range, from, to) -> {
           for (int i = from; i < to; i++) {
             runs.incrementAndGet(i);
           }
@@ -32,9 +32,12 @@ class ComputePoolTest {
     try (ComputePool pool = new ComputePool(4)) {
       Set<String> threads = ConcurrentHashMap.newKeySet();
       Set<Integer> sizes = ConcurrentHashMap.newKeySet();
-      pool.forRanges(400, 1, (from, to) -> threads.add(Thread.currentThread().getName()));
-      assertThat(threads).hasSize(4).contains(Thread.currentThread().getName());
-      pool.forRanges(10, 5, (from, to) -> sizes.add(to - from));
+      pool.forRanges(400, 1, (range, from, to) -> threads.add(range + "@" + Thread.currentThread().getName()));
+      assertThat(threads).hasSize(4).contains("0@" + Thread.currentThread().getName());
+      assertThat(pool.rangesFor(400, 1)).isEqualTo(4);
+      assertThat(pool.rangesFor(10, 5)).isEqualTo(2);
+      assertThat(pool.rangesFor(0, 1)).isEqualTo(1);
+      pool.forRanges(10, 5, (range, from, to) -> sizes.add(to - from));
       assertThat(sizes).containsExactly(5);
     }
   }
@@ -43,7 +46,7 @@ class ComputePoolTest {
   void oneThreadRunsInlineOnTheCaller() {
     try (ComputePool pool = new ComputePool(1)) {
       Set<String> threads = ConcurrentHashMap.newKeySet();
-      pool.forRanges(100, 1, (from, to) -> threads.add(Thread.currentThread().getName()));
+      pool.forRanges(100, 1, (range, from, to) -> threads.add(Thread.currentThread().getName()));
       assertThat(threads).containsExactly(Thread.currentThread().getName());
     }
   }
@@ -52,7 +55,7 @@ class ComputePoolTest {
   void aFailingRangeFailsTheCallAfterAllRangesEnded() {
     try (ComputePool pool = new ComputePool(3)) {
       AtomicIntegerArray done = new AtomicIntegerArray(3);
-      assertThatThrownBy(() -> pool.forRanges(3, 1, (from, to) -> {
+      assertThatThrownBy(() -> pool.forRanges(3, 1, (range, from, to) -> {
         if (from == 1) {
           throw new IllegalStateException("range 1 failed");
         }

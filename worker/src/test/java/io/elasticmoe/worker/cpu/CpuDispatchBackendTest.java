@@ -84,7 +84,10 @@ class CpuDispatchBackendTest {
     everyRankReceivesExactlyItsTokensAndCombinesThemBack(1);
   }
 
-  /** The cast, the row copies and the reduction split over threads give the same bits as one thread. */
+  /**
+   * The cast, the row copies, the puts (each thread on its own UCX lane) and the reduction split over
+   * threads give the same bits as one thread.
+   */
   @Test
   void severalComputeThreadsGiveTheSameResults() throws Exception {
     everyRankReceivesExactlyItsTokensAndCombinesThemBack(3);

@@ -86,6 +86,41 @@ class UcxTransportTest {
   }
 
   @Test
+  void putsOnEveryLaneFromTheirOwnThreadsLandAndOneFlushCompletesThem() throws Exception {
+    int rowBytes = 7408;
+    int lanes = 3;
+    try (UcxTransport a = new UcxTransport((long) rowBytes * lanes * 2, 64, UcxTransport.HOST_TRANSPORTS, lanes);
+        UcxTransport b = new UcxTransport((long) rowBytes * lanes * 2, 64, UcxTransport.HOST_TRANSPORTS)) {
+      assertThat(a.lanes()).isEqualTo(lanes);
+      a.connect(1, b.localMetadata());
+      b.connect(0, a.localMetadata());
+      for (int i = 0; i < rowBytes * lanes; i++) {
+        a.buffer().put(i, (byte) (i * 13 + 1));
+      }
+      List<Thread> threads = new java.util.ArrayList<>();
+      java.util.concurrent.atomic.AtomicInteger failed = new java.util.concurrent.atomic.AtomicInteger();
+      for (int lane = 0; lane < lanes; lane++) {
+        int row = lane;
+        threads.add(Thread.ofPlatform().start(() -> {
+          if (!a.putOnLane(row, 1, a.addressOf((long) row * rowBytes), (long) (lanes + row) * rowBytes, rowBytes)) {
+            failed.incrementAndGet();
+          }
+        }));
+      }
+      for (Thread thread : threads) {
+        thread.join();
+      }
+      assertThat(failed.get()).isZero();
+      assertThat(a.flush(List.of(1), deadline())).isEmpty();
+      for (int i = 0; i < rowBytes * lanes; i++) {
+        assertThat(b.buffer().get(rowBytes * lanes + i)).isEqualTo((byte) (i * 13 + 1));
+      }
+    }
+    assertThatThrownBy(() -> new UcxTransport(4096, 64, UcxTransport.HOST_TRANSPORTS, 0))
+        .hasMessage("lanes is 0; at least 1 (the rank's own worker)");
+  }
+
+  @Test
   void rejectsPutsOutsideThePeersBufferNamingTheSizes() {
     try (UcxTransport a = new UcxTransport(1024, 8, UcxTransport.HOST_TRANSPORTS);
         UcxTransport b = new UcxTransport(512, 8, UcxTransport.HOST_TRANSPORTS)) {
