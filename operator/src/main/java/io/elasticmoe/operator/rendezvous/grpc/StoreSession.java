@@ -48,8 +48,9 @@ final class StoreSession implements StreamObserver<StoreRequest> {
   private final String namespace;
   private final Deadline deadline;
 
-  // Guarded by this: the operation that waits for keys, whether the client half-closed, and whether
-  // the call ended (cancelled, or completed by us).
+  // Guarded by this: whether an operation is between arrival and answer, the one that waits for keys,
+  // whether the client half-closed, and whether the call ended (cancelled, or completed by us).
+  private boolean busy;
   private CompletableFuture<StoreResponse> pending;
   private boolean halfClosed;
   private boolean ended;
@@ -76,15 +77,21 @@ final class StoreSession implements StreamObserver<StoreRequest> {
   @Override
   public void onNext(StoreRequest request) {
     long start = System.nanoTime();
+    synchronized (this) {
+      if (ended) {
+        return;
+      }
+      busy = true;
+    }
     CompletableFuture<StoreResponse> answer;
     try {
       answer = execute(request);
     } catch (RuntimeException e) {
-      answerAndContinue(request, failure(request, e, start));
+      answerAndContinue(failure(request, e, start));
       return;
     }
     if (answer.isDone()) {
-      answerAndContinue(request, answer.isCompletedExceptionally() ? failure(request, answer.exceptionNow(), start)
+      answerAndContinue(answer.isCompletedExceptionally() ? failure(request, answer.exceptionNow(), start)
           : ok(request, answer.resultNow(), start));
       return;
     }
@@ -103,7 +110,7 @@ final class StoreSession implements StreamObserver<StoreRequest> {
         }
         pending = null;
       }
-      answerAndContinue(request, thrown == null ? ok(request, response, start) : failure(request, thrown, start));
+      answerAndContinue(thrown == null ? ok(request, response, start) : failure(request, thrown, start));
     });
   }
 
@@ -114,10 +121,11 @@ final class StoreSession implements StreamObserver<StoreRequest> {
 
   @Override
   public void onCompleted() {
+    // With an operation in flight, its answer ends the call instead (answerAndContinue).
     boolean finish;
     synchronized (this) {
       halfClosed = true;
-      finish = pending == null && !ended;
+      finish = !busy && !ended;
       ended |= finish;
     }
     if (finish) {
@@ -169,18 +177,22 @@ final class StoreSession implements StreamObserver<StoreRequest> {
         .build();
   }
 
-  /** Answers the current operation, then ends the call (client half-closed) or asks for the next one. */
-  private void answerAndContinue(StoreRequest request, StoreResponse response) {
-    // Only one operation is in flight (flow control), so answers never race each other.
-    boolean finish;
+  /** Answers the operation in flight, then ends the call (client half-closed) or asks for the next one. */
+  private void answerAndContinue(StoreResponse response) {
+    // Only one operation is in flight (flow control), so answers never race each other; a half-close
+    // that arrives meanwhile waits for this answer (busy), so onCompleted never overtakes it.
     synchronized (this) {
       if (ended) {
         return;
       }
-      finish = halfClosed;
-      ended = finish;
     }
     out.onNext(response);
+    boolean finish;
+    synchronized (this) {
+      busy = false;
+      finish = halfClosed && !ended;
+      ended |= finish;
+    }
     if (finish) {
       out.onCompleted();
     } else {

@@ -295,6 +295,22 @@ class StoreSessionTest {
   }
 
   @Test
+  void aHalfCloseRacingTheWakeUpNeverLosesTheAnswer() throws Exception {
+    // The wake-up answers on the setter's thread while the half-close arrives on the transport's.
+    for (int i = 0; i < 200; i++) {
+      Session s = sessionA();
+      s.send(waitingGet("race/" + i));
+      int key = i;
+      Thread setter = Thread.ofPlatform().start(
+          () -> unaryA.set(SetRequest.newBuilder().setKey("race/" + key).setValue(bs("x")).build()));
+      s.requests.onCompleted();
+      setter.join();
+      assertThat(s.next().getGet().getValue()).isEqualTo(bs("x"));
+      assertThat(s.endStatus().getCode()).isEqualTo(Status.Code.OK);
+    }
+  }
+
+  @Test
   void cancelledSessionsLeaveNoWaiters() throws Exception {
     List<Session> sessions = new ArrayList<>();
     for (int i = 0; i < 10; i++) {
