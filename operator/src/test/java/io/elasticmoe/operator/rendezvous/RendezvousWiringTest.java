@@ -89,6 +89,30 @@ class RendezvousWiringTest {
           () -> InProcessRendezvous.authed(StoreGrpc.newBlockingStub(channel), "wrong", KEY)
               .get(GetRequest.newBuilder().setKey("k").build()));
       assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.UNAUTHENTICATED);
+      // Store.Session on Quarkus's gRPC server: a blocked get answered once a unary set arrives.
+      java.util.concurrent.BlockingQueue<io.elasticmoe.api.rendezvous.v1alpha1.StoreResponse> answers =
+          new java.util.concurrent.LinkedBlockingQueue<>();
+      var session = InProcessRendezvous.authed(StoreGrpc.newStub(channel), "wired-token", KEY).session(
+          new io.grpc.stub.StreamObserver<>() {
+            @Override
+            public void onNext(io.elasticmoe.api.rendezvous.v1alpha1.StoreResponse r) {
+              answers.add(r);
+            }
+
+            @Override
+            public void onError(Throwable t) {}
+
+            @Override
+            public void onCompleted() {}
+          });
+      session.onNext(io.elasticmoe.api.rendezvous.v1alpha1.StoreRequest.newBuilder().setId(1)
+          .setGet(GetRequest.newBuilder().setKey("session-key").setWait(true)).build());
+      store.set(SetRequest.newBuilder().setKey("session-key").setValue(ByteString.copyFromUtf8("s")).build());
+      var answer = answers.poll(10, TimeUnit.SECONDS);
+      assertThat(answer).isNotNull();
+      assertThat(answer.getId()).isEqualTo(1);
+      assertThat(answer.getGet().getValue().toStringUtf8()).isEqualTo("s");
+      session.onCompleted();
     } finally {
       channel.shutdownNow();
       registry.remove(KEY);
