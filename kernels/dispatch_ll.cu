@@ -1,6 +1,6 @@
 // Low-latency dispatch (DESIGN §6), in two launches on one stream:
 //  1. dispatch_ll_prepare: casts every token once into its send slot (fp8 per 128 channels, or bf16) and,
-//     one warp per expert, numbers the (token, k) entries bound for each expert in (token, k) order. The
+//     eight warps per expert, numbers the (token, k) entries bound for each expert in (token, k) order. The
 //     numbering fixes every slot before any byte moves, so slot numbers (hence recv_x rows) equal the CPU
 //     backend's bit for bit, which DeepEP's atomicAdd slots would not.
 //  2. dispatch_ll: one warp per (token, k) entry, spread over the whole grid (as DeepEP's LL dispatch), stores
@@ -36,35 +36,57 @@ __device__ __forceinline__ void dispatch_prepare(const LowLatencyParams& p) {
   const __nv_bfloat16* const x = reinterpret_cast<const __nv_bfloat16*>(p.x);
   const int* const topk_idx = reinterpret_cast<const int*>(p.topk_idx);
 
-  // Slots: one warp per expert scans topk_idx in (token, k) order, kScanUnroll loads in flight per lane
-  // before the first ballot (one load at a time left the scan latency-bound: 1024 tokens x top-8 is 256
-  // dependent L2 round trips per warp). The same warp zeroes the expert's stored-rows count for launch 2.
-  constexpr int kScanUnroll = 8;
+  // Slots: kScanSegments warps of a block share an expert, each owning one contiguous segment of the
+  // (token, k) entries. A first pass counts the expert's entries in each segment; after the block barrier a
+  // warp starts numbering at the sum of the segments before its own, in (token, k) order. (One warp per
+  // expert scanning every entry made 1024 tokens x top-8 a chain of 256 ballots per warp: ~40 us.) The first
+  // segment's warp also zeroes the expert's stored-rows count for launch 2.
+  constexpr int kScanSegments = 8;
+  static_assert(NUM_PREPARE_THREADS / 32 % kScanSegments == 0, "a block holds whole experts' segment warps");
   const int num_entries = num_tokens * num_topk;
   int* const entry_slot = reinterpret_cast<int*>(p.entry_slot);
-  for (int e = warp; e < num_experts; e += num_warps) {
-    int count = 0;
-    for (int i = 0; i < num_entries; i += 32 * kScanUnroll) {
-      int value[kScanUnroll];
-#pragma unroll
-      for (int u = 0; u < kScanUnroll; ++u) {
-        const int entry = i + u * 32 + lane;
-        value[u] = entry < num_entries ? __ldg(topk_idx + entry) : -1;
+  const int block_warp = threadIdx.x / 32;
+  const int segment = block_warp % kScanSegments;
+  const int experts_per_round = warps_per_block / kScanSegments;
+  const int segment_entries = ((num_entries + kScanSegments - 1) / kScanSegments + 31) / 32 * 32;
+  const int segment_begin = min(segment * segment_entries, num_entries);
+  const int segment_end = min(segment_begin + segment_entries, num_entries);
+  __shared__ int segment_hits[NUM_PREPARE_THREADS / 32];
+  // Block-uniform loop: every warp reaches both barriers, also those whose expert is past the last.
+  for (int first = blockIdx.x * experts_per_round; first < num_experts; first += gridDim.x * experts_per_round) {
+    const int e = first + block_warp / kScanSegments;
+    int hits = 0;
+    if (e < num_experts) {
+#pragma unroll 8
+      for (int entry = segment_begin + lane; entry < segment_end; entry += 32) hits += __ldg(topk_idx + entry) == e;
+      hits = warp_reduce_sum(hits);
+    }
+    if (lane == 0) segment_hits[block_warp] = hits;
+    __syncthreads();
+    if (e < num_experts) {
+      int slot = 0;
+      int total = 0;
+      for (int s = 0; s < kScanSegments; ++s) {
+        const int segment_count = segment_hits[block_warp - segment + s];
+        slot += s < segment ? segment_count : 0;
+        total += segment_count;
       }
-#pragma unroll
-      for (int u = 0; u < kScanUnroll; ++u) {
-        const bool hit = value[u] == e;
-        const unsigned hits = __ballot_sync(0xffffffffu, hit);
-        const int slot = count + __popc(hits & ((1u << lane) - 1u));
+#pragma unroll 4
+      for (int first_entry = segment_begin; first_entry < segment_end; first_entry += 32) {
+        const int entry = first_entry + lane;
+        const bool hit = entry < segment_end && __ldg(topk_idx + entry) == e;
+        const unsigned hit_lanes = __ballot_sync(0xffffffffu, hit);
+        const int entry_slot_value = slot + __popc(hit_lanes & ((1u << lane) - 1u));
         // A token naming one expert twice could overflow N slots; DispatchInputCheck bounds tokens by N.
-        if (hit) entry_slot[i + u * 32 + lane] = slot < max_tokens ? slot : -1;
-        count += __popc(hits);
+        if (hit) entry_slot[entry] = entry_slot_value < max_tokens ? entry_slot_value : -1;
+        slot += __popc(hit_lanes);
+      }
+      if (segment == 0 && lane == 0) {
+        reinterpret_cast<int*>(p.expert_count)[e] = min(total, max_tokens);
+        reinterpret_cast<int*>(p.expert_done)[e] = 0;
       }
     }
-    if (lane == 0) {
-      reinterpret_cast<int*>(p.expert_count)[e] = min(count, max_tokens);
-      reinterpret_cast<int*>(p.expert_done)[e] = 0;
-    }
+    __syncthreads();  // segment_hits is written again in the next round
   }
 
   // Cast: one warp per (token, 128-channel group); a lane holds 4 channels. kCastUnroll groups' loads are

@@ -71,6 +71,12 @@ __device__ __forceinline__ void warp_copy(void* dst, const void* src, int64_t by
   for (; i < n; i += 32) st_na(d + i, ld_plain(s + i));
 }
 
+__device__ __forceinline__ int warp_reduce_sum(int value) {
+#pragma unroll
+  for (int offset = 16; offset > 0; offset >>= 1) value += __shfl_xor_sync(0xffffffffu, value, offset);
+  return value;
+}
+
 __device__ __forceinline__ float warp_reduce_max(float value) {
 #pragma unroll
   for (int offset = 16; offset > 0; offset >>= 1)
