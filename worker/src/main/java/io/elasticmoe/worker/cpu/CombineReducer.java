@@ -16,8 +16,7 @@ import java.util.Arrays;
  * conversion needs ({@code Float.intBitsToFloat} per element ran at scalar speed, measured): a row is read
  * as 32-bit words of two channels, split into the float bits of its even and odd channels with integer
  * shifts and masks, and turned into floats by bulk copies through a small direct scratch buffer (written
- * as ints, read as floats; the scratch is native-order, so a little-endian host is what makes the
- * words' halves the channels). Every loop is then a plain int or float loop. Not thread-safe: one reducer per
+ * as ints, read as floats). Every loop is then a plain int or float loop. Not thread-safe: one reducer per
  * thread (scratch arrays).
  */
 public final class CombineReducer {
@@ -57,7 +56,9 @@ public final class CombineReducer {
     this.odd = new float[half];
     this.evenSum = new float[half];
     this.oddSum = new float[half];
-    ByteBuffer scratch = ByteBuffer.allocateDirect(8 * half).order(ByteOrder.nativeOrder());
+    // Little-endian like the rows, so a word's low half is the even channel on any host (and the views
+    // are the native, copying kind on the hosts we run on).
+    ByteBuffer scratch = ByteBuffer.allocateDirect(8 * half).order(ByteOrder.LITTLE_ENDIAN);
     this.scratchInts = scratch.asIntBuffer();
     this.scratchFloats = scratch.asFloatBuffer();
     this.scratchShorts = scratch.asShortBuffer();

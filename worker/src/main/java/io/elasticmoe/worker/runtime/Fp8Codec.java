@@ -125,8 +125,8 @@ public final class Fp8Codec {
    * remains are plain int or float loops: amax as an int max of magnitude bits, the scaling, and the
    * encoding of {@link #encode} without branches (saturation as an int min, NaN as an or, subnormals by
    * the float sum {@code |v| + 2^14}, whose last mantissa bits are {@code |v|·2^9} rounded half to even).
-   * Needs a little-endian host (the words' low halves are the even channels). Not thread-safe: one caster
-   * per thread.
+   * The scratch is little-endian, so a word's low half is the even channel on any host. Not thread-safe:
+   * one caster per thread.
    */
   public static final class RowCaster {
 
@@ -156,9 +156,6 @@ public final class Fp8Codec {
       if (hidden < DispatchLayout.CHANNELS_PER_SCALE || hidden % DispatchLayout.CHANNELS_PER_SCALE != 0) {
         throw new IllegalArgumentException("hidden is " + hidden + "; the fp8 cast needs a positive multiple of "
             + DispatchLayout.CHANNELS_PER_SCALE);
-      }
-      if (ByteOrder.nativeOrder() != ByteOrder.LITTLE_ENDIAN) {
-        throw new IllegalStateException("the row caster splits channels as a little-endian host stores them");
       }
       this.hidden = hidden;
       this.half = hidden / 2;
