@@ -40,7 +40,27 @@ bundle() {
   cp "$root/worker/src/main/python/bench_rendezvous_store.py" "$out/worker/src/main/python/"
   cp "$root/api/src/main/proto/rendezvous.proto" "$out/api/src/main/proto/"
   /usr/bin/python3 -m grpc_tools.protoc -I "$root/api/src/main/proto" --python_out="$out/stubs" \
-    --grpc_python_out="$out/stubs" "$root/api/src/main/proto/rendezvous.proto"
+    --grpc_python_out="$out/stubs" --descriptor_set_out="$out/stubs/rendezvous.desc" \
+    "$root/api/src/main/proto/rendezvous.proto"
+  # Debian's protoc writes message modules in the pre-3.20 style, which protobuf 4+ refuses ("Descriptors
+  # cannot be created directly"). Rewrite rendezvous_pb2.py in the builder style (the serialized descriptor,
+  # then builder calls), which every protobuf from 3.20 on accepts; the _grpc module only imports it.
+  /usr/bin/python3 - "$out/stubs" <<'PY'
+import sys
+from google.protobuf import descriptor_pb2
+stubs = sys.argv[1]
+fds = descriptor_pb2.FileDescriptorSet()
+with open(stubs + "/rendezvous.desc", "rb") as f:
+    fds.ParseFromString(f.read())
+serialized = fds.file[0].SerializeToString()
+with open(stubs + "/rendezvous_pb2.py", "w") as f:
+    f.write("from google.protobuf import descriptor_pool as _descriptor_pool\n"
+            "from google.protobuf.internal import builder as _builder\n"
+            "DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(%r)\n"
+            "_builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())\n"
+            "_builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'rendezvous_pb2', globals())\n" % serialized)
+PY
+  rm "$out/stubs/rendezvous.desc"
   tar -C "$root/.device" -cJf "$bundle_tar" rendezvous
   rm -rf "$out"
   ls -la "$bundle_tar"
