@@ -53,8 +53,10 @@ fds = descriptor_pb2.FileDescriptorSet()
 with open(stubs + "/rendezvous.desc", "rb") as f:
     fds.ParseFromString(f.read())
 serialized = fds.file[0].SerializeToString()
+# Dependencies (google/protobuf/any.proto, ...) must be in the pool first: their modules register them.
+imports = "".join("import %s_pb2\n" % d[:-len(".proto")].replace("/", ".") for d in fds.file[0].dependency)
 with open(stubs + "/rendezvous_pb2.py", "w") as f:
-    f.write("from google.protobuf import descriptor_pool as _descriptor_pool\n"
+    f.write(imports + "from google.protobuf import descriptor_pool as _descriptor_pool\n"
             "from google.protobuf.internal import builder as _builder\n"
             "DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(%r)\n"
             "_builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())\n"
