@@ -1,5 +1,6 @@
 package io.elasticmoe.worker.cpu;
 
+import io.elasticmoe.worker.runtime.Bf16;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
@@ -78,7 +79,7 @@ public final class CombineReducer {
         throw new IllegalArgumentException("row offset " + rowOffsets[i] + " is not a multiple of 4");
       }
       rows.get(rowOffsets[i] / 4, words, 0, half);
-      splitChannels(words, evenBits, oddBits, half);
+      Bf16.splitChannelPairs(words, evenBits, oddBits, half);
       scratchInts.put(0, evenBits).put(half, oddBits);
       scratchFloats.get(0, even).get(half, odd);
       accumulate(evenSum, even, weights[i], half);
@@ -94,15 +95,6 @@ public final class CombineReducer {
   }
 
   /** A little-endian word holds channel 2i in its low and 2i+1 in its high half; bf16 bits are a float's top 16. */
-  private static void splitChannels(int[] words, int[] evenBits, int[] oddBits, int n) {
-    for (int i = 0; i < n; i++) {
-      evenBits[i] = words[i] << 16;
-    }
-    for (int i = 0; i < n; i++) {
-      oddBits[i] = words[i] & 0xFFFF0000;
-    }
-  }
-
   private static void joinChannels(int[] evenBf16, int[] oddBf16, int[] words, int n) {
     for (int i = 0; i < n; i++) {
       words[i] = (oddBf16[i] << 16) | (evenBf16[i] & 0xFFFF);

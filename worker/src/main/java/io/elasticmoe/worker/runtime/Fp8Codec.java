@@ -184,7 +184,7 @@ public final class Fp8Codec {
         int scalesOffset) {
       scratchShorts.put(0, src, srcOffset, hidden);
       scratchInts.get(0, words, 0, half);
-      splitChannels(words, evenBits, oddBits, half);
+      Bf16.splitChannelPairs(words, evenBits, oddBits, half);
       pairMagnitudes(evenBits, oddBits, magnitude, half);
       int pairsPerGroup = DispatchLayout.CHANNELS_PER_SCALE / 2;
       for (int group = 0; group < groupScale.length; group++) {
@@ -207,15 +207,6 @@ public final class Fp8Codec {
       joinCodes(evenBits, oddBits, codePairs, half);
       scratchShorts.put(0, codePairs);
       scratchBytes.get(0, dst, dstOffset, hidden);
-    }
-
-    private static void splitChannels(int[] words, int[] evenBits, int[] oddBits, int n) {
-      for (int i = 0; i < n; i++) {
-        evenBits[i] = words[i] << 16;
-      }
-      for (int i = 0; i < n; i++) {
-        oddBits[i] = words[i] & 0xFFFF0000;
-      }
     }
 
     /** For finite floats the magnitude bits order like the magnitudes; any NaN's bits exceed +inf's. */
