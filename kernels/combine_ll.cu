@@ -12,8 +12,9 @@
 //     writes into that buffer, and all our writes of this call have reached the peer before it clears
 //     the buffer they used, however late a host proxy delivers them.
 // A staged (other-node) source is written through peer_bases = the staging mirror at expert index
-// peer_slices[src]·E_l + e_l (side by side per destination); the flag's value is then 1 + the span of
-// token rows written (highest token + 1), so the proxy forwards only that prefix of the expert's rows.
+// peer_slices[src]·E_l + e_l (side by side per destination); the flag's value is COMBINE_FLAG_TAG | (1 + the
+// span of token rows written, highest token + 1), so the proxy forwards only that prefix of the expert's rows
+// and never mistakes the flag for a dispatch count sharing its word.
 // Flags and rows of a staged owner are read from the receive mirror (recv_bases).
 // The grid never exceeds the multiprocessor count, so every block is resident and a block that waits
 // never starves one that still has to send.
@@ -74,7 +75,7 @@ __device__ __forceinline__ void combine(const LowLatencyParams& p) {
       __threadfence_system();
       st_release_sys(reinterpret_cast<uint64_t*>(reinterpret_cast<char*>(peer_bases[src]) + p.flag_offset +
                                                  expert * p.flag_stride),
-                     static_cast<uint64_t>(spans[src]) + 1);
+                     (static_cast<uint64_t>(spans[src]) + 1) | COMBINE_FLAG_TAG);
     }
     __syncthreads();  // spans is reset for the next expert only after every flag has read it
   }

@@ -23,5 +23,9 @@
 // Fp8Codec.FP8_MAX and AMAX_FLOOR: E4M3 saturation bound and the smallest amax a scale is built from.
 #define FP8_MAX 448.0f
 #define FP8_AMAX_FLOOR 1e-4f
+// DispatchLayout.COMBINE_FLAG_TAG: set in every combine flag. One signal region serves a buffer's dispatch counts
+// and its combine flags, at indices that coincide (count(e_l, src) and flag(expert) share words), so the host
+// staging proxy tells a flag from a count by this bit; dispatch counts (at most N + 1) never have it.
+#define COMBINE_FLAG_TAG 0x4000000000000000ull
 // CudaDispatchBackend.MAX_TIMEOUT_MILLIS: the longest a kernel spins on one peer's signal before masking it.
 #define NUM_MAX_TIMEOUT_MILLIS 60000

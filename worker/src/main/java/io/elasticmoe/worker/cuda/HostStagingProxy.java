@@ -28,7 +28,9 @@ import org.openucx.jucx.UcxUtils;
  * (JUCX is used from one thread), polls the staging mirror's signal words of every staged destination and
  * forwards each published message into the destination's receive mirror ({@link HostMirrors} describes both
  * mirrors). A non-zero word is a published message: dispatch {@code count+1} (for the count slots
- * before it), combine {@code span+1} (for the expert's first span token rows). Per destination the proxy puts the
+ * before it), combine {@link DispatchLayout#COMBINE_FLAG_TAG} | {@code span+1} (for the expert's first span
+ * token rows). A count and a flag can share a word (one signal region serves both kinds of call), so the tag,
+ * not the word's position, says which one it is. Per destination the proxy puts the
  * data, flushes, clears the word and only then puts the word's value to the same signal of the peer.
  *
  * <p>Clearing before the counter goes out is what makes the staging mirror reusable: this rank's kernel
@@ -182,7 +184,7 @@ final class HostStagingProxy implements AutoCloseable {
       for (int b = 0; b < DispatchLayout.NUM_BUFFERS; b++) {
         for (int e = 0; e < localExperts; e++) {
           long count = word(layout.dispatchCountOffset(b, e, peer));
-          if (count != 0) {
+          if (count != 0 && (count & DispatchLayout.COMBINE_FLAG_TAG) == 0) {
             long rows = count - 1;
             if (rows > 0) {
               transport.put(peer, stagingAddress + layout.dispatchRecvSlotOffset(b, e, peer, 0),
@@ -194,8 +196,8 @@ final class HostStagingProxy implements AutoCloseable {
           int slice = peer * localExperts + e;
           int expert = rank * localExperts + e;
           long flag = word(layout.combineFlagOffset(b, slice));
-          if (flag != 0) {
-            long span = flag - 1;
+          if ((flag & DispatchLayout.COMBINE_FLAG_TAG) != 0) {
+            long span = (flag & ~DispatchLayout.COMBINE_FLAG_TAG) - 1;
             if (span > 0) {
               transport.put(peer, stagingAddress + layout.combineRecvSlotOffset(b, slice, 0),
                   layout.combineRecvSlotOffset(b, expert, 0), span * layout.combineMessageBytes());

@@ -56,6 +56,13 @@ public final class DispatchLayout {
   public static final int SIGNAL_BYTES = 8;
   public static final int NUM_BUFFERS = 2;
 
+  /**
+   * Set in every combine flag the CUDA kernels write. A buffer's dispatch counts and combine flags share its
+   * signal region, and {@code count(e_l, src)} and {@code flag(expert)} can be the same word, so a reader that
+   * sees both kinds (the host staging proxy) tells them apart by this bit; a count (at most N + 1) never has it.
+   */
+  public static final long COMBINE_FLAG_TAG = 0x4000_0000_0000_0000L;
+
   private final int maxRanks;
   private final int numLocalExperts;
   private final int maxTokensPerRank;

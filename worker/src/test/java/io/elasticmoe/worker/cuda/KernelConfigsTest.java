@@ -46,6 +46,7 @@ class KernelConfigsTest {
         .containsEntry("NUM_DISPATCH_HEADER_BYTES", String.valueOf(DispatchLayout.DISPATCH_HEADER_BYTES))
         .containsEntry("NUM_SIGNAL_BYTES", String.valueOf(DispatchLayout.SIGNAL_BYTES))
         .containsEntry("NUM_BUFFERS", String.valueOf(DispatchLayout.NUM_BUFFERS))
+        .containsEntry("COMBINE_FLAG_TAG", "0x" + Long.toHexString(DispatchLayout.COMBINE_FLAG_TAG) + "ull")
         .containsEntry("NUM_MAX_TIMEOUT_MILLIS", String.valueOf(CudaDispatchBackend.MAX_TIMEOUT_MILLIS));
     assertThat(Float.parseFloat(configs.get("FP8_MAX"))).isEqualTo(Fp8Codec.FP8_MAX);
     assertThat(Float.parseFloat(configs.get("FP8_AMAX_FLOOR"))).isEqualTo(Fp8Codec.AMAX_FLOOR);
