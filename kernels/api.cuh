@@ -35,6 +35,8 @@ struct LowLatencyParams {
   uint64_t expert_count;  // scratch int32 [R_b·E_l]: tokens this rank sends to each expert
   uint64_t entry_slot;    // scratch int32 [N, NUM_MAX_TOPK]: (token, k) -> slot at its expert, -1 = not sent
   uint64_t expert_done;   // scratch int32 [R_b·E_l]: rows of each expert stored so far in this call
+  uint64_t grid_barrier;  // uint64: arrivals at dispatch's grid barrier, only ever incremented (grid_sync)
+  uint64_t recv_mirror;   // the receive mirror (pinned host) whose next signals dispatch clears too; 0 = none
   // Byte offsets and strides from DispatchLayout for the buffer index of this call.
   int64_t send_offset, send_slot_stride;
   int64_t recv_offset, recv_expert_stride, recv_rank_stride, recv_slot_stride;
@@ -42,6 +44,7 @@ struct LowLatencyParams {
   int64_t payload_offset, scales_offset;
   int64_t combine_recv_offset, combine_expert_stride, combine_token_stride;
   int64_t flag_offset, flag_stride;
+  int64_t next_signal_offset, signal_bytes;  // the other buffer's signal region, cleared by dispatch
   // Sizes of this step.
   int64_t rank, num_ranks, num_local_experts, max_tokens, num_tokens, num_topk;
   int64_t use_fp8, round_scale, timeout_ns;
@@ -50,7 +53,6 @@ struct LowLatencyParams {
 }  // namespace elasticmoe
 
 #define EMOE_DECLARE_LL(H)                                                                    \
-  extern "C" __global__ void dispatch_ll_prepare_h##H(const __grid_constant__ elasticmoe::LowLatencyParams p); \
   extern "C" __global__ void dispatch_ll_h##H(const __grid_constant__ elasticmoe::LowLatencyParams p);         \
   extern "C" __global__ void combine_ll_h##H(const __grid_constant__ elasticmoe::LowLatencyParams p);
 EMOE_FOR_EACH_HIDDEN(EMOE_DECLARE_LL)

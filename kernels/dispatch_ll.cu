@@ -1,21 +1,21 @@
-// Low-latency dispatch (DESIGN §6), in two launches on one stream:
-//  1. dispatch_ll_prepare: casts every token once into its send slot (fp8 per 128 channels, or bf16) and,
-//     eight warps per expert, numbers the (token, k) entries bound for each expert in (token, k) order. The
-//     numbering fixes every slot before any byte moves, so slot numbers (hence recv_x rows) equal the CPU
-//     backend's bit for bit, which DeepEP's atomicAdd slots would not.
-//  2. dispatch_ll: one warp per (token, k) entry, spread over the whole grid (as DeepEP's LL dispatch), stores
-//     the token into the owner's recv[e_l][rank][slot] (a peer's memory through its CUDA IPC mapping, or our
-//     own); the warp that stores an expert's last row publishes count+1 with a system-scope release, after an
-//     acquire-release count of the expert's stored rows. Then one block per local expert waits for every live
+// Low-latency dispatch (DESIGN §6), one launch in two phases around a grid barrier:
+//  1. prepare: casts every token once into its send slot (fp8 per 128 channels, or bf16); eight warps per
+//     expert number the (token, k) entries bound for each expert in (token, k) order, which fixes every slot
+//     before any byte moves, so slot numbers (hence recv_x rows) equal the CPU backend's bit for bit (DeepEP's
+//     atomicAdd slots would not); and clears the other buffer's signals (here and in the receive mirror), so
+//     the clear is complete before this call emits any signal, as double buffering requires.
+//  2. send and receive: one warp per (token, k) entry, spread over the whole grid (as DeepEP's LL dispatch),
+//     stores the token into the owner's recv[e_l][rank][slot] (a peer's memory through its CUDA IPC mapping, or
+//     our own); the warp that stores an expert's last row publishes count+1 with a system-scope release, after
+//     an acquire-release count of the expert's stored rows. Then one block per local expert waits for every live
 //     source's counter (timeout -> mask), packs the rows by source rank and writes recv_count, src_info and
 //     layout_range.
+// (Two launches and a host memset before them cost 10 us at 128 tokens on an H200: the barrier replaces them.)
 // A staged (other-node) owner is written through the same code with other table entries: peer_bases points
 // at the pinned host staging mirror and peer_slices names the owner, so the tokens land in the mirror's
 // recv[e_l][owner][slot] and count(e_l, owner), which the host proxy forwards (data, flush, counter) into
 // the owner's receive mirror at recv[e_l][rank][slot]. A staged source's counter and rows are read from our
 // receive mirror (recv_bases), the counter with a system-scope acquire, so the rows after it are current.
-// The next buffer's signals are cleared by the host (a memset ordered before launch 1 on the stream), so
-// the clear is complete before this call emits any signal.
 #include "api.cuh"
 #include "utils.cuh"
 
@@ -40,9 +40,9 @@ __device__ __forceinline__ void dispatch_prepare(const LowLatencyParams& p) {
   // (token, k) entries. A first pass counts the expert's entries in each segment; after the block barrier a
   // warp starts numbering at the sum of the segments before its own, in (token, k) order. (One warp per
   // expert scanning every entry made 1024 tokens x top-8 a chain of 256 ballots per warp: ~40 us.) The first
-  // segment's warp also zeroes the expert's stored-rows count for launch 2.
+  // segment's warp also zeroes the expert's stored-rows count for the send phase.
   constexpr int kScanSegments = 8;
-  static_assert(NUM_PREPARE_THREADS / 32 % kScanSegments == 0, "a block holds whole experts' segment warps");
+  static_assert(NUM_DISPATCH_THREADS / 32 % kScanSegments == 0, "a block holds whole experts' segment warps");
   const int num_entries = num_tokens * num_topk;
   int* const entry_slot = reinterpret_cast<int*>(p.entry_slot);
   const int block_warp = threadIdx.x / 32;
@@ -51,7 +51,7 @@ __device__ __forceinline__ void dispatch_prepare(const LowLatencyParams& p) {
   const int segment_entries = ((num_entries + kScanSegments - 1) / kScanSegments + 31) / 32 * 32;
   const int segment_begin = min(segment * segment_entries, num_entries);
   const int segment_end = min(segment_begin + segment_entries, num_entries);
-  __shared__ int segment_hits[NUM_PREPARE_THREADS / 32];
+  __shared__ int segment_hits[NUM_DISPATCH_THREADS / 32];
   // Block-uniform loop: every warp reaches both barriers, also those whose expert is past the last.
   for (int first = blockIdx.x * experts_per_round; first < num_experts; first += gridDim.x * experts_per_round) {
     const int e = first + block_warp / kScanSegments;
@@ -164,8 +164,23 @@ __device__ __forceinline__ uint64_t await_signal(const LowLatencyParams& p, cons
   }
 }
 
+// Zeroes the other buffer's signal region, in our buffer and (staged sources) in the receive mirror.
+__device__ __forceinline__ void clear_next_signals(const LowLatencyParams& p) {
+  uint64_t* const local = reinterpret_cast<uint64_t*>(reinterpret_cast<char*>(p.local_base) + p.next_signal_offset);
+  uint64_t* const mirror =
+      p.recv_mirror == 0 ? nullptr : reinterpret_cast<uint64_t*>(reinterpret_cast<char*>(p.recv_mirror) + p.next_signal_offset);
+  for (int64_t i = blockIdx.x * blockDim.x + threadIdx.x; i < p.signal_bytes / 8; i += gridDim.x * blockDim.x) {
+    local[i] = 0;
+    if (mirror != nullptr) mirror[i] = 0;
+  }
+}
+
 template <int kHidden>
 __device__ __forceinline__ void dispatch(const LowLatencyParams& p) {
+  dispatch_prepare<kHidden>(p);
+  clear_next_signals(p);
+  grid_sync(reinterpret_cast<uint64_t*>(p.grid_barrier));
+
   const int lane = threadIdx.x % 32;
   const int warp = threadIdx.x / 32;
   const int num_warps = blockDim.x / 32;
@@ -287,10 +302,6 @@ __device__ __forceinline__ void dispatch(const LowLatencyParams& p) {
 }  // namespace elasticmoe
 
 #define EMOE_DEFINE_DISPATCH(H)                                                                         \
-  extern "C" __global__ void __launch_bounds__(NUM_PREPARE_THREADS, 1)                                  \
-      dispatch_ll_prepare_h##H(const __grid_constant__ elasticmoe::LowLatencyParams p) {                \
-    elasticmoe::dispatch_prepare<H>(p);                                                                 \
-  }                                                                                                     \
   extern "C" __global__ void __launch_bounds__(NUM_DISPATCH_THREADS, 1)                                 \
       dispatch_ll_h##H(const __grid_constant__ elasticmoe::LowLatencyParams p) {                        \
     elasticmoe::dispatch<H>(p);                                                                         \

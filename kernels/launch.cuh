@@ -5,7 +5,6 @@
 #define EMOE_FOR_EACH_HIDDEN(X) X(512) X(1024) X(2048) X(4096) X(7168)
 
 // Threads per block of each kernel; KernelLibrary launches with exactly these.
-#define NUM_PREPARE_THREADS 512
 #define NUM_DISPATCH_THREADS 1024
 #define NUM_COMBINE_THREADS 1024
 #define NUM_PEER_WRITE_THREADS 1024

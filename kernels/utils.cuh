@@ -14,6 +14,27 @@ __device__ __forceinline__ uint64_t ld_acquire_sys(const uint64_t* ptr) {
   return value;
 }
 
+__device__ __forceinline__ uint64_t ld_acquire_gpu(const uint64_t* ptr) {
+  uint64_t value;
+  asm volatile("ld.acquire.gpu.global.u64 %0, [%1];" : "=l"(value) : "l"(ptr) : "memory");
+  return value;
+}
+
+// A barrier over the whole grid. Every block must be resident (the grid never exceeds the multiprocessor count)
+// and every launch that uses `counter` must have the same grid size: the counter only grows, and a block's
+// arrival number says which generation it waits for, so nothing has to reset it between launches.
+__device__ __forceinline__ void grid_sync(uint64_t* counter) {
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    __threadfence();
+    const uint64_t arrival = atomicAdd(reinterpret_cast<unsigned long long*>(counter), 1ull);
+    const uint64_t target = (arrival / gridDim.x + 1) * gridDim.x;
+    while (ld_acquire_gpu(counter) < target) {
+    }
+  }
+  __syncthreads();
+}
+
 __device__ __forceinline__ void st_release_sys(uint64_t* ptr, uint64_t value) {
   asm volatile("st.release.sys.global.u64 [%0], %1;" ::"l"(ptr), "l"(value) : "memory");
 }

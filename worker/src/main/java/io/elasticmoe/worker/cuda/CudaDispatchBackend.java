@@ -31,8 +31,9 @@ import jcuda.driver.JCudaDriver;
  * peer the kernels get three table entries (write base, slice index, read base); connect and disconnect
  * rewrite entries only, never an allocation.
  *
- * <p>Per call: flip the buffer index; clear the next buffer's signals (a memset ordered on the stream before
- * the kernels, so it completes before this call emits a signal); launch. Kernels read {@code mask} (1 = not
+ * <p>Per call: flip the buffer index; clear the next buffer's signals so that the clear completes before this
+ * call emits a signal (dispatch: its kernel, before its grid barrier; combine: a memset ordered on the stream
+ * before the kernel); launch. Kernels read {@code mask} (1 = not
  * live: masked or disconnected) on every send and wait, and set it when a peer stays silent past the timeout;
  * the host reads it back after each synchronous call, latches the timeout in its own mask and queues a
  * {@link PeerTimeoutException}. The Java-array API of {@link DispatchBackend} copies inputs in and results out;
@@ -78,6 +79,7 @@ public final class CudaDispatchBackend implements DispatchBackend {
   private final DeviceArray expertCount;
   private final DeviceArray entrySlot;
   private final DeviceArray expertDone;
+  private final DeviceArray gridBarrier;
   private final DeviceArray x;
   private final DeviceArray topkIdx;
   private final DeviceArray topkWeights;
@@ -169,6 +171,7 @@ public final class CudaDispatchBackend implements DispatchBackend {
     this.expertCount = allocate(4L * layout.numExperts(), "expert_count");
     this.entrySlot = allocate(4L * maxTokens * DispatchLayout.MAX_TOPK, "entry_slot");
     this.expertDone = allocate(4L * layout.numExperts(), "expert_done");
+    this.gridBarrier = allocate(8, "grid_barrier");
     this.x = allocate(2 * maxTokens * hidden, "x");
     this.topkIdx = allocate(4 * maxTokens * DispatchLayout.MAX_TOPK, "topk_idx");
     this.topkWeights = allocate(4 * maxTokens * DispatchLayout.MAX_TOPK, "topk_weights");
@@ -181,6 +184,7 @@ public final class CudaDispatchBackend implements DispatchBackend {
     this.combined = allocate(2 * maxTokens * hidden, "combined");
     // Signals start at zero: a receiver treats any non-zero counter as published.
     CudaException.check(JCudaDriver.cuMemsetD8(buffer.pointer(), (byte) 0, layout.totalBytes()), "cuMemsetD8(buffer)");
+    CudaException.check(JCudaDriver.cuMemsetD8(gridBarrier.pointer(), (byte) 0, 8), "cuMemsetD8(grid_barrier)");
 
     this.ipc = new CudaIpcTransport(buffer.pointer());
     this.staging = staging;
@@ -471,12 +475,17 @@ public final class CudaDispatchBackend implements DispatchBackend {
 
   /** Enqueues one dispatch on the device-resident inputs; returns at once. */
   public void launchDispatch(int numTokens, int numTopk, int numExperts, boolean useFp8, boolean roundScale) {
-    int b = flipBuffer();
+    // The kernel clears the next buffer's signals itself, before its grid barrier: no memset here.
+    int b = bufferIdx;
+    bufferIdx ^= 1;
     LowLatencyParams params = params(b, numTokens, numTopk, numExperts / layout.numLocalExperts());
     params.set(LowLatencyParams.Field.X, x.address())
         .set(LowLatencyParams.Field.USE_FP8, useFp8 ? 1 : 0)
-        .set(LowLatencyParams.Field.ROUND_SCALE, roundScale ? 1 : 0);
-    kernels.dispatchPrepare(layout.hidden(), params, stream);
+        .set(LowLatencyParams.Field.ROUND_SCALE, roundScale ? 1 : 0)
+        .set(LowLatencyParams.Field.GRID_BARRIER, gridBarrier.address())
+        .set(LowLatencyParams.Field.RECV_MIRROR, proxy == null ? 0 : mirrors.receiveDeviceAddress())
+        .set(LowLatencyParams.Field.NEXT_SIGNAL_OFFSET, layout.signalOffset(bufferIdx))
+        .set(LowLatencyParams.Field.SIGNAL_BYTES, layout.signalRegionBytes());
     kernels.dispatch(layout.hidden(), params, stream);
   }
 
@@ -559,7 +568,7 @@ public final class CudaDispatchBackend implements DispatchBackend {
   }
 
   /**
-   * Flips the buffer index and clears the next buffer's signals on the stream, before this call's kernels:
+   * Combine's flip: flips the buffer index and clears the next buffer's signals on the stream, before its kernel:
    * in the device buffer and in the receive mirror, where staged sources' signals land. (The staging
    * mirror's words are the proxy's to clear, once forwarded.)
    */

@@ -28,7 +28,6 @@ public final class KernelLibrary {
   public static final List<Integer> SUPPORTED_HIDDEN = List.of(512, 1024, 2048, 4096, 7168);
 
   // Threads per block (launch.cuh NUM_*_THREADS) and the most source ranks a receiving block tracks.
-  static final int PREPARE_THREADS = 512;
   static final int DISPATCH_THREADS = 1024;
   static final int COMBINE_THREADS = 1024;
   static final int PEER_WRITE_THREADS = 1024;
@@ -75,9 +74,7 @@ public final class KernelLibrary {
   /** The extern "C" names of kernels/api.cuh each module defines. */
   static List<String> exportedBy(String module) {
     return switch (module) {
-      case "dispatch_ll" -> SUPPORTED_HIDDEN.stream()
-          .flatMap(h -> List.of("dispatch_ll_prepare_h" + h, "dispatch_ll_h" + h).stream())
-          .toList();
+      case "dispatch_ll" -> SUPPORTED_HIDDEN.stream().map(h -> "dispatch_ll_h" + h).toList();
       case "combine_ll" -> SUPPORTED_HIDDEN.stream().map(h -> "combine_ll_h" + h).toList();
       default -> List.of("peer_write_ceiling");
     };
@@ -104,13 +101,8 @@ public final class KernelLibrary {
     return multiprocessors;
   }
 
-  /** Launch 1 of dispatch: cast into send slots and fix every slot (kernels/dispatch_ll.cu). */
-  public void dispatchPrepare(int hidden, LowLatencyParams params, CUstream stream) {
-    checkStep(hidden, params);
-    launch("dispatch_ll_prepare_h" + hidden, multiprocessors, PREPARE_THREADS, params.toBytes(), stream);
-  }
-
-  /** Launch 2 of dispatch: send, publish counters, wait and pack. */
+  /** Dispatch (kernels/dispatch_ll.cu): cast, number the slots, clear the other buffer's signals; then send,
+   * publish counters, wait and pack. */
   public void dispatch(int hidden, LowLatencyParams params, CUstream stream) {
     checkStep(hidden, params);
     launch("dispatch_ll_h" + hidden, multiprocessors, DISPATCH_THREADS, params.toBytes(), stream);

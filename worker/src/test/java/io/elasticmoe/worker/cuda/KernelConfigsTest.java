@@ -55,8 +55,7 @@ class KernelConfigsTest {
   @Test
   void launchShapesAndCompiledHiddenSizesEqualKernelLibrary() throws IOException {
     Map<String, String> launch = defines("launch.cuh");
-    assertThat(launch).containsEntry("NUM_PREPARE_THREADS", String.valueOf(KernelLibrary.PREPARE_THREADS))
-        .containsEntry("NUM_DISPATCH_THREADS", String.valueOf(KernelLibrary.DISPATCH_THREADS))
+    assertThat(launch).containsEntry("NUM_DISPATCH_THREADS", String.valueOf(KernelLibrary.DISPATCH_THREADS))
         .containsEntry("NUM_COMBINE_THREADS", String.valueOf(KernelLibrary.COMBINE_THREADS))
         .containsEntry("NUM_PEER_WRITE_THREADS", String.valueOf(KernelLibrary.PEER_WRITE_THREADS))
         .containsEntry("NUM_MAX_SOURCE_RANKS", String.valueOf(KernelLibrary.MAX_SOURCE_RANKS));
