@@ -1,5 +1,6 @@
 package io.elasticmoe.operator.tcpstore;
 
+import io.elasticmoe.api.tcpstore.TcpStoreDialect;
 import io.elasticmoe.operator.rendezvous.core.KeyValueCore;
 import java.io.IOException;
 import java.io.UncheckedIOException;

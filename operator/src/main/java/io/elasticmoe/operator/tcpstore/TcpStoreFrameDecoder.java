@@ -1,5 +1,7 @@
 package io.elasticmoe.operator.tcpstore;
 
+import io.elasticmoe.api.tcpstore.TcpStoreDialect;
+import io.elasticmoe.api.tcpstore.TcpStoreOp;
 import io.elasticmoe.operator.rendezvous.core.KeyValueLimits;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;

@@ -1,5 +1,7 @@
 package io.elasticmoe.operator.tcpstore;
 
+import io.elasticmoe.api.tcpstore.TcpStoreDialect;
+import io.elasticmoe.api.tcpstore.TcpStoreOp;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 

@@ -1,5 +1,7 @@
 package io.elasticmoe.operator.tcpstore;
 
+import io.elasticmoe.api.tcpstore.TcpStoreDialect;
+import io.elasticmoe.api.tcpstore.TcpStoreOp;
 import static io.elasticmoe.operator.rendezvous.InProcessRendezvous.TEAM_A;
 import static io.elasticmoe.operator.rendezvous.InProcessRendezvous.TEAM_B;
 import static io.elasticmoe.operator.rendezvous.InProcessRendezvous.TOKEN_A;

@@ -1,5 +1,6 @@
 package io.elasticmoe.worker.cli;
 
+import io.elasticmoe.api.tcpstore.TcpStoreDialect;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.elasticmoe.worker.bench.rendezvous.JavaStoreBench;
@@ -204,7 +205,7 @@ public final class BenchRendezvousCommand implements Callable<Integer> {
         throw new IllegalStateException("the TCPStore server did not start: it printed " + line);
       }
       String[] fields = line.split(" ");
-      TcpStoreWireClient.Dialect dialect = TcpStoreWireClient.Dialect.ofTorchVersion(fields[2]);
+      TcpStoreDialect dialect = TcpStoreDialect.ofTorchVersion(fields[2]);
       System.out.println("rendezvous: TCPStore server of torch " + fields[2] + " at " + fields[1] + " (" + dialect + ")");
       String java = ProcessHandle.current().info().command().orElse("java");
       JavaStoreBench bench = new JavaStoreBench(java, System.getProperty("java.class.path"), pairs, javaWarmup, valueBytes);

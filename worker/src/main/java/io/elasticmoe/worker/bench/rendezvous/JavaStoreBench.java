@@ -1,5 +1,6 @@
 package io.elasticmoe.worker.bench.rendezvous;
 
+import io.elasticmoe.api.tcpstore.TcpStoreDialect;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -46,7 +47,7 @@ public final class JavaStoreBench {
   }
 
   /** PyTorch's TCPStore server at {@code address}, spoken to in {@code dialect}. */
-  public Result tcpStore(int clients, String address, TcpStoreWireClient.Dialect dialect)
+  public Result tcpStore(int clients, String address, TcpStoreDialect dialect)
       throws IOException, InterruptedException {
     return run("java-tcpstore", clients, List.of("tcpstore", address, dialect.name()));
   }

@@ -1,5 +1,6 @@
 package io.elasticmoe.worker.bench.rendezvous;
 
+import io.elasticmoe.api.tcpstore.TcpStoreDialect;
 import io.elasticmoe.worker.rendezvous.RendezvousClient;
 import io.elasticmoe.worker.rendezvous.RendezvousIdentity;
 import java.io.BufferedReader;
@@ -57,7 +58,7 @@ public final class StoreBenchClient {
       case "tcpstore" -> {
         String[] hostPort = args[1].split(":", 2);
         try (TcpStoreWireClient store = new TcpStoreWireClient(hostPort[0], Integer.parseInt(hostPort[1]),
-            TcpStoreWireClient.Dialect.valueOf(args[2]))) {
+            TcpStoreDialect.valueOf(args[2]))) {
           loop(run, index, pairs, warmup, key -> {
             store.set(key, value);
             check(key, store.get(key), value.length);

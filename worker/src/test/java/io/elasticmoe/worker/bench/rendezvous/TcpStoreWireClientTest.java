@@ -3,6 +3,7 @@ package io.elasticmoe.worker.bench.rendezvous;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
+import io.elasticmoe.api.tcpstore.TcpStoreDialect;
 import java.io.ByteArrayOutputStream;
 import java.io.DataInputStream;
 import java.io.IOException;
@@ -22,12 +23,12 @@ class TcpStoreWireClientTest {
 
   @Test
   void theDialectFollowsTheTorchVersion() {
-    assertThat(TcpStoreWireClient.Dialect.ofTorchVersion("2.11.0+cpu")).isEqualTo(TcpStoreWireClient.Dialect.PYTORCH_2);
-    assertThat(TcpStoreWireClient.Dialect.ofTorchVersion("2.2.0")).isEqualTo(TcpStoreWireClient.Dialect.PYTORCH_2);
-    assertThat(TcpStoreWireClient.Dialect.ofTorchVersion("1.13.0a0")).isEqualTo(TcpStoreWireClient.Dialect.PYTORCH_1_13);
-    assertThat(TcpStoreWireClient.Dialect.ofTorchVersion("2.0.1")).isEqualTo(TcpStoreWireClient.Dialect.PYTORCH_1_13);
+    assertThat(TcpStoreDialect.ofTorchVersion("2.11.0+cpu")).isEqualTo(TcpStoreDialect.PYTORCH_2);
+    assertThat(TcpStoreDialect.ofTorchVersion("2.2.0")).isEqualTo(TcpStoreDialect.PYTORCH_2);
+    assertThat(TcpStoreDialect.ofTorchVersion("1.13.0a0")).isEqualTo(TcpStoreDialect.PYTORCH_1_13);
+    assertThat(TcpStoreDialect.ofTorchVersion("2.0.1")).isEqualTo(TcpStoreDialect.PYTORCH_1_13);
     IllegalArgumentException e =
-        assertThrows(IllegalArgumentException.class, () -> TcpStoreWireClient.Dialect.ofTorchVersion("2.1.2"));
+        assertThrows(IllegalArgumentException.class, () -> TcpStoreDialect.ofTorchVersion("2.1.2"));
     assertThat(e.getMessage()).isEqualTo("torch 2.1.2 has a TCPStore numbering this client does not speak "
         + "(1.13, 2.0 and 2.2 or later are supported; 2.1 renumbered its ops)");
   }
@@ -92,7 +93,7 @@ class TcpStoreWireClientTest {
       CompletableFuture<byte[]> received =
           serveOnce(server, throughWait.length, get.length, "value".getBytes(StandardCharsets.UTF_8));
       try (TcpStoreWireClient c = new TcpStoreWireClient("127.0.0.1", server.getLocalPort(),
-          TcpStoreWireClient.Dialect.PYTORCH_2)) {
+          TcpStoreDialect.PYTORCH_2)) {
         c.set("k", "value".getBytes(StandardCharsets.UTF_8));
         assertThat(c.get("k")).asString(StandardCharsets.UTF_8).isEqualTo("value");
       }
@@ -109,7 +110,7 @@ class TcpStoreWireClientTest {
       CompletableFuture<byte[]> received =
           serveOnce(server, throughWait.length, get.length, "v".getBytes(StandardCharsets.UTF_8));
       try (TcpStoreWireClient c = new TcpStoreWireClient("127.0.0.1", server.getLocalPort(),
-          TcpStoreWireClient.Dialect.PYTORCH_1_13)) {
+          TcpStoreDialect.PYTORCH_1_13)) {
         c.set("k", "v".getBytes(StandardCharsets.UTF_8));
         assertThat(c.get("k")).asString(StandardCharsets.UTF_8).isEqualTo("v");
       }

@@ -1,4 +1,4 @@
-package io.elasticmoe.operator.tcpstore;
+package io.elasticmoe.api.tcpstore;
 
 /**
  * The query types of PyTorch's {@code TCPStore} wire protocol, independent of their numbering (which

@@ -1,4 +1,4 @@
-package io.elasticmoe.operator.tcpstore;
+package io.elasticmoe.api.tcpstore;
 
 import java.util.List;
 
@@ -78,5 +78,20 @@ public enum TcpStoreDialect {
 
   public int maxCode() {
     return opsByCode.size() - 1;
+  }
+
+  /** The numbering a client of {@code torch.__version__} (e.g. {@code 2.11.0+cpu}, {@code 1.13.1}) speaks. */
+  public static TcpStoreDialect ofTorchVersion(String version) {
+    String[] parts = version.split("[.+]");
+    int major = Integer.parseInt(parts[0]);
+    int minor = Integer.parseInt(parts[1]);
+    if (major == 1 && minor == 13 || major == 2 && minor == 0) {
+      return PYTORCH_1_13;
+    }
+    if (major == 2 && minor >= 2 || major > 2) {
+      return PYTORCH_2;
+    }
+    throw new IllegalArgumentException("torch " + version + " has a TCPStore numbering this client does not speak "
+        + "(1.13, 2.0 and 2.2 or later are supported; 2.1 renumbered its ops)");
   }
 }
