@@ -3,11 +3,14 @@
 # .device/bundle.tar.xz: a jlink'd Java runtime, the worker jar with its kernels, the few runtime jars the
 # cuda/cpu backends load, the test classes with the JUnit console launcher, and Debian's UCX libraries for the
 # CPU reference backend. xz keeps it under the 64 MiB the device call carries. Run after
-# `./mvnw -pl worker -am install` (and `test-compile`).
+# `./mvnw -pl worker -am install` (and `test-compile`). BUNDLE=.device/other.tar.xz writes another file, so
+# that bundles of different builds can travel side by side (env.sh reads the same variable).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 java_home=${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}
-out=$root/.device/bundle
+target=$root/${BUNDLE:-.device/bundle.tar.xz}
+staging=$(mktemp -d)
+out=$staging/bundle
 m2=${M2_REPO:-$HOME/.m2/repository}
 rm -rf "$out" && mkdir -p "$out/lib" "$out/ucx/ucx"
 "$java_home/bin/jlink" --add-modules java.base,java.logging,java.management,jdk.unsupported,jdk.zipfs \
@@ -23,6 +26,6 @@ cp "$m2"/org/assertj/assertj-core/3.27.7/assertj-core-3.27.7.jar "$out/lib/"
 cp -L /usr/lib/x86_64-linux-gnu/libucm.so.0 /usr/lib/x86_64-linux-gnu/libucp.so.0 /usr/lib/x86_64-linux-gnu/libucs.so.0 \
   /usr/lib/x86_64-linux-gnu/libuct.so.0 /usr/lib/x86_64-linux-gnu/libucs_signal.so.0 /usr/lib/x86_64-linux-gnu/libnuma.so.1 "$out/ucx/"
 cp -L /usr/lib/x86_64-linux-gnu/ucx/libuct_cma.so.0 "$out/ucx/ucx/"
-tar -C "$root/.device" -cJf "$root/.device/bundle.tar.xz" bundle
-rm -rf "$out"
-ls -la "$root/.device/bundle.tar.xz"
+tar -C "$staging" -cJf "$target" bundle
+rm -rf "$staging"
+ls -la "$target"
