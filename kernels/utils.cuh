@@ -74,22 +74,26 @@ __device__ __forceinline__ void st_na(int4* ptr, const int4& value) {
                "r"(value.y), "r"(value.z), "r"(value.w));
 }
 
-// A warp copies `bytes` (a multiple of 16) from src to dst, kUnroll 16-byte loads in flight per lane
-// before the first store, so a few warps keep enough bytes in flight to fill NVLink.
+// A warp copies `bytes` (a multiple of 16) from src to dst, up to kUnroll 16-byte loads in flight per lane
+// before the first store, so a few warps keep enough bytes in flight to fill NVLink. A partial last round
+// is predicated rather than a one-load-one-store loop: combine's quarter rows (3584 bytes) take two round
+// trips instead of four, a whole fp8 message (7408 bytes) four instead of six.
 template <int kUnroll = 4>
 __device__ __forceinline__ void warp_copy(void* dst, const void* src, int64_t bytes, int lane) {
   const int4* s = reinterpret_cast<const int4*>(src);
   int4* d = reinterpret_cast<int4*>(dst);
   const int64_t n = bytes / 16;
-  int64_t i = lane;
-  for (; i + 32 * (kUnroll - 1) < n; i += 32 * kUnroll) {
+  for (int64_t i = lane; i < n; i += 32 * kUnroll) {
     int4 v[kUnroll];
 #pragma unroll
-    for (int u = 0; u < kUnroll; ++u) v[u] = ld_plain(s + i + 32 * u);
+    for (int u = 0; u < kUnroll; ++u) {
+      if (i + 32 * u < n) v[u] = ld_plain(s + i + 32 * u);
+    }
 #pragma unroll
-    for (int u = 0; u < kUnroll; ++u) st_na(d + i + 32 * u, v[u]);
+    for (int u = 0; u < kUnroll; ++u) {
+      if (i + 32 * u < n) st_na(d + i + 32 * u, v[u]);
+    }
   }
-  for (; i < n; i += 32) st_na(d + i, ld_plain(s + i));
 }
 
 __device__ __forceinline__ int warp_reduce_sum(int value) {
