@@ -422,7 +422,7 @@ public final class CpuDispatchBackend implements DispatchBackend {
     }
     phaseTimes.end(PhaseTimes.Phase.DISPATCH_WAIT);
     DispatchResult result = readReceived(b, numRanks, numTokens, useFp8, counts);
-    phaseTimes.end(PhaseTimes.Phase.DISPATCH_COPY_OUT);
+    phaseTimes.end(PhaseTimes.Phase.DISPATCH_RESULT);
     return result;
   }
 

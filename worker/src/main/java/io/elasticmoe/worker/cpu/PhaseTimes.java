@@ -13,18 +13,19 @@ public final class PhaseTimes {
 
   /** The phases in call order; dispatch runs the first five, combine the last five. */
   public enum Phase {
-    /** fp8 cast (or bf16 copy) of every token into its send slot. */
+    /** fp8 cast (or bf16 copy) of every token into its send slot; with put lanes also its data puts. */
     DISPATCH_CAST,
-    /** Issuing the data puts (and same-rank copies). */
+    /** Issuing the data puts (and same-rank copies) when they do not go out in the cast pass (no lanes). */
     DISPATCH_PUTS,
     /** Flushing the data, then putting and flushing the counters. */
     DISPATCH_FLUSH_SIGNAL,
     /** Waiting for every live source's counters. */
     DISPATCH_WAIT,
-    /** Copying received rows out of the buffer into the result arrays. */
-    DISPATCH_COPY_OUT,
-    /** Copying the expert outputs into their send slots. */
+    /** Building the result: each received row's offset and source token (its header); rows stay in place. */
+    DISPATCH_RESULT,
+    /** Copying the expert outputs into their send slots; with put lanes also their puts. */
     COMBINE_STAGE,
+    /** The combine puts when they do not go out in the staging pass (no lanes). */
     COMBINE_PUTS,
     COMBINE_FLUSH_SIGNAL,
     COMBINE_WAIT,
