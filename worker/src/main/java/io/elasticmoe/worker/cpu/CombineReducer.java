@@ -1,5 +1,6 @@
 package io.elasticmoe.worker.cpu;
 
+import io.elasticmoe.worker.runtime.Bf16;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
@@ -23,21 +24,15 @@ public final class CombineReducer {
 
   private static final int CANONICAL_NAN = 0x7FC0;
 
-  /**
-   * Words (two channels each) reduced per pass over the rows: every scratch array of a chunk then stays in
-   * the core's L1 (about 12 KB at 512), where a whole H = 7168 row's arrays spilled to L2 (about 70 KB), and
-   * each row is read as a short sequential run that the hardware prefetcher follows.
-   */
-  static final int CHUNK_WORDS = 512;
-
   private final int half;
-  private final int chunk;
   private final IntBuffer rows;
   private final int[] words;
-  /** A chunk's channels as float bits: the even ones in {@code [0, chunk)}, the odd ones after them. */
-  private final int[] bits;
-  private final float[] values;
-  private final float[] sums;
+  private final int[] evenBits;
+  private final int[] oddBits;
+  private final float[] even;
+  private final float[] odd;
+  private final float[] evenSum;
+  private final float[] oddSum;
   private final IntBuffer scratchInts;
   private final FloatBuffer scratchFloats;
   private final ShortBuffer scratchShorts;
@@ -54,15 +49,17 @@ public final class CombineReducer {
       throw new IllegalArgumentException("rows are read little-endian, as the buffer layout stores them");
     }
     this.half = hidden / 2;
-    this.chunk = Math.min(half, CHUNK_WORDS);
     this.rows = rows.asIntBuffer();
-    this.words = new int[chunk];
-    this.bits = new int[2 * chunk];
-    this.values = new float[2 * chunk];
-    this.sums = new float[2 * chunk];
+    this.words = new int[half];
+    this.evenBits = new int[half];
+    this.oddBits = new int[half];
+    this.even = new float[half];
+    this.odd = new float[half];
+    this.evenSum = new float[half];
+    this.oddSum = new float[half];
     // Little-endian like the rows, so a word's low half is the even channel on any host (and the views
     // are the native, copying kind on the hosts we run on).
-    ByteBuffer scratch = ByteBuffer.allocateDirect(8 * chunk).order(ByteOrder.LITTLE_ENDIAN);
+    ByteBuffer scratch = ByteBuffer.allocateDirect(8 * half).order(ByteOrder.LITTLE_ENDIAN);
     this.scratchInts = scratch.asIntBuffer();
     this.scratchFloats = scratch.asFloatBuffer();
     this.scratchShorts = scratch.asShortBuffer();
@@ -71,48 +68,36 @@ public final class CombineReducer {
   /**
    * Rows start at byte offsets {@code rowOffsets[0..numRows)} (multiples of 4: rows of the layout are
    * 128-aligned and its messages a multiple of 4 bytes); writes {@code out[outOffset..+hidden)}. With no
-   * rows the token is 0. Channels are independent, so reducing them chunk by chunk gives the same sums.
+   * rows the token is 0.
    */
   public void reduceToken(int[] rowOffsets, float[] weights, int numRows, short[] out, int outOffset) {
+    // 0 + w·x (not w·x) for the first term too: a -0 product sums to +0, as in the kernel.
+    Arrays.fill(evenSum, 0f);
+    Arrays.fill(oddSum, 0f);
     for (int i = 0; i < numRows; i++) {
       if (rowOffsets[i] % 4 != 0) {
         throw new IllegalArgumentException("row offset " + rowOffsets[i] + " is not a multiple of 4");
       }
+      rows.get(rowOffsets[i] / 4, words, 0, half);
+      Bf16.splitChannelPairs(words, evenBits, oddBits, half);
+      scratchInts.put(0, evenBits).put(half, oddBits);
+      scratchFloats.get(0, even).get(half, odd);
+      accumulate(evenSum, even, weights[i], half);
+      accumulate(oddSum, odd, weights[i], half);
     }
-    for (int from = 0; from < half; from += chunk) {
-      int n = Math.min(chunk, half - from);
-      // 0 + w·x (not w·x) for the first term too: a -0 product sums to +0, as in the kernel.
-      Arrays.fill(sums, 0, 2 * n, 0f);
-      for (int i = 0; i < numRows; i++) {
-        rows.get(rowOffsets[i] / 4 + from, words, 0, n);
-        splitChannelPairs(words, bits, n);
-        scratchInts.put(0, bits, 0, 2 * n);
-        scratchFloats.get(0, values, 0, 2 * n);
-        accumulate(sums, values, weights[i], 2 * n);
-      }
-      scratchFloats.put(0, sums, 0, 2 * n);
-      scratchInts.get(0, bits, 0, 2 * n);
-      roundToBf16(bits, 2 * n);
-      joinChannels(bits, words, n);
-      scratchInts.put(0, words, 0, n);
-      scratchShorts.get(0, out, outOffset + 2 * from, 2 * n);
-    }
-  }
-
-  /** Word i's low channel (2i) into {@code bits[i]}, its high channel (2i+1) into {@code bits[n + i]}, as float bits. */
-  private static void splitChannelPairs(int[] words, int[] bits, int n) {
-    for (int i = 0; i < n; i++) {
-      bits[i] = words[i] << 16;
-    }
-    for (int i = 0; i < n; i++) {
-      bits[n + i] = words[i] & 0xFFFF0000;
-    }
+    scratchFloats.put(0, evenSum).put(half, oddSum);
+    scratchInts.get(0, evenBits).get(half, oddBits);
+    roundToBf16(evenBits, half);
+    roundToBf16(oddBits, half);
+    joinChannels(evenBits, oddBits, words, half);
+    scratchInts.put(0, words);
+    scratchShorts.get(0, out, outOffset, 2 * half);
   }
 
   /** A little-endian word holds channel 2i in its low and 2i+1 in its high half; bf16 bits are a float's top 16. */
-  private static void joinChannels(int[] bf16, int[] words, int n) {
+  private static void joinChannels(int[] evenBf16, int[] oddBf16, int[] words, int n) {
     for (int i = 0; i < n; i++) {
-      words[i] = (bf16[n + i] << 16) | (bf16[i] & 0xFFFF);
+      words[i] = (oddBf16[i] << 16) | (evenBf16[i] & 0xFFFF);
     }
   }
 

@@ -132,14 +132,8 @@ public final class Fp8Codec {
 
     private static final int MAGIC_BITS = Float.floatToRawIntBits(0x1p14f);
 
-    /**
-     * Channels cast per pass (8 scale groups): every array of a pass then stays in the core's L1 (about
-     * 30 KB), where a whole H = 7168 row's arrays (about 210 KB) spilled to L2 on every one of the passes.
-     */
-    static final int CHUNK_CHANNELS = 8 * DispatchLayout.CHANNELS_PER_SCALE;
-
     private final int hidden;
-    private final int chunk;
+    private final int half;
     private final ShortBuffer scratchShorts;
     private final IntBuffer scratchInts;
     private final FloatBuffer scratchFloats;
@@ -164,9 +158,8 @@ public final class Fp8Codec {
             + DispatchLayout.CHANNELS_PER_SCALE);
       }
       this.hidden = hidden;
-      this.chunk = Math.min(hidden, CHUNK_CHANNELS);
-      int half = chunk / 2;
-      ByteBuffer scratch = ByteBuffer.allocateDirect(8 * chunk).order(ByteOrder.LITTLE_ENDIAN);
+      this.half = hidden / 2;
+      ByteBuffer scratch = ByteBuffer.allocateDirect(8 * hidden).order(ByteOrder.LITTLE_ENDIAN);
       this.scratchBytes = scratch;
       this.scratchShorts = scratch.asShortBuffer();
       this.scratchInts = scratch.asIntBuffer();
@@ -181,56 +174,39 @@ public final class Fp8Codec {
       this.odd = new float[half];
       this.evenMagic = new float[half];
       this.oddMagic = new float[half];
-      this.groupScale = new float[chunk / DispatchLayout.CHANNELS_PER_SCALE];
+      this.groupScale = new float[hidden / DispatchLayout.CHANNELS_PER_SCALE];
       this.codePairs = new short[half];
     }
 
-    /**
-     * As {@link Fp8Codec#castRow} for this caster's {@code hidden}. Scale groups are independent, so
-     * casting a row chunk by chunk of whole groups gives the same codes.
-     */
+    /** As {@link Fp8Codec#castRow} for this caster's {@code hidden}. */
     public void castRow(
         short[] src, int srcOffset, boolean roundScale, byte[] dst, int dstOffset, float[] scales,
         int scalesOffset) {
-      for (int from = 0; from < hidden; from += chunk) {
-        castChunk(src, srcOffset + from, Math.min(chunk, hidden - from), roundScale, dst, dstOffset + from,
-            scales, scalesOffset + from / DispatchLayout.CHANNELS_PER_SCALE);
-      }
-    }
-
-    /** Channels {@code [0, n)} (whole groups) of {@code src} from {@code srcOffset} on. */
-    private void castChunk(
-        short[] src, int srcOffset, int n, boolean roundScale, byte[] dst, int dstOffset, float[] scales,
-        int scalesOffset) {
-      int half = n / 2;
-      int groups = n / DispatchLayout.CHANNELS_PER_SCALE;
-      scratchShorts.put(0, src, srcOffset, n);
+      scratchShorts.put(0, src, srcOffset, hidden);
       scratchInts.get(0, words, 0, half);
       Bf16.splitChannelPairs(words, evenBits, oddBits, half);
       pairMagnitudes(evenBits, oddBits, magnitude, half);
       int pairsPerGroup = DispatchLayout.CHANNELS_PER_SCALE / 2;
-      for (int group = 0; group < groups; group++) {
+      for (int group = 0; group < groupScale.length; group++) {
         int amaxBits = max(magnitude, group * pairsPerGroup, (group + 1) * pairsPerGroup);
         // A NaN anywhere makes the scalar amax (a chain of Math.max) NaN.
         float amax = amaxBits > 0x7F800000 ? Float.NaN : Float.intBitsToFloat(amaxBits);
         groupScale[group] = scale(amax, roundScale);
         scales[scalesOffset + group] = scaleInv(amax, roundScale);
       }
-      scratchInts.put(0, evenBits, 0, half).put(half, oddBits, 0, half);
-      scratchFloats.get(0, even, 0, half).get(half, odd, 0, half);
-      scaleGroups(even, groupScale, groups, pairsPerGroup);
-      scaleGroups(odd, groupScale, groups, pairsPerGroup);
+      scratchInts.put(0, evenBits).put(half, oddBits);
+      scratchFloats.get(0, even).get(half, odd);
+      scaleGroups(even, groupScale, pairsPerGroup);
+      scaleGroups(odd, groupScale, pairsPerGroup);
       subnormalMagic(even, evenMagic, half);
       subnormalMagic(odd, oddMagic, half);
-      scratchFloats.put(0, even, 0, half).put(half, odd, 0, half).put(n, evenMagic, 0, half)
-          .put(n + half, oddMagic, 0, half);
-      scratchInts.get(0, evenBits, 0, half).get(half, oddBits, 0, half).get(n, evenSubnormal, 0, half)
-          .get(n + half, oddSubnormal, 0, half);
+      scratchFloats.put(0, even).put(half, odd).put(hidden, evenMagic).put(hidden + half, oddMagic);
+      scratchInts.get(0, evenBits).get(half, oddBits).get(hidden, evenSubnormal).get(hidden + half, oddSubnormal);
       encodeBits(evenBits, evenSubnormal, half);
       encodeBits(oddBits, oddSubnormal, half);
       joinCodes(evenBits, oddBits, codePairs, half);
-      scratchShorts.put(0, codePairs, 0, half);
-      scratchBytes.get(0, dst, dstOffset, n);
+      scratchShorts.put(0, codePairs);
+      scratchBytes.get(0, dst, dstOffset, hidden);
     }
 
     /** For finite floats the magnitude bits order like the magnitudes; any NaN's bits exceed +inf's. */
@@ -248,8 +224,8 @@ public final class Fp8Codec {
       return max;
     }
 
-    private static void scaleGroups(float[] values, float[] groupScale, int groups, int perGroup) {
-      for (int group = 0; group < groups; group++) {
+    private static void scaleGroups(float[] values, float[] groupScale, int perGroup) {
+      for (int group = 0; group < groupScale.length; group++) {
         float scale = groupScale[group];
         for (int i = group * perGroup; i < (group + 1) * perGroup; i++) {
           values[i] *= scale;
