@@ -85,13 +85,6 @@ public final class CpuDispatchBackend implements DispatchBackend {
   private final ComputePool putThreads;
   private final RangePuts[] putsOfRange;
   private final PhaseTimes phaseTimes = new PhaseTimes();
-  /**
-   * How long a signal wait yields before parking. With several compute threads the host has at least two
-   * processors per rank, so a rank's thread has a core to itself and yields for 1 ms (a parked waiter
-   * wakes up to its park interval late, which showed in the wait phases); with one thread the ranks may
-   * outnumber the cores, and the short window keeps waiters from starving the peers they wait for.
-   */
-  private final long signalSpinNanos;
   private long epoch;
   private String previousDoneKey;
   private int bufferIdx;
@@ -177,7 +170,6 @@ public final class CpuDispatchBackend implements DispatchBackend {
     this.mask = new int[layout.maxRanks()];
     connected[rank] = true;
     this.compute = new ComputePool(computeThreads);
-    this.signalSpinNanos = computeThreads > 1 ? 1_000_000L : IdleBackoff.SHARED_CORE_SPIN_NANOS;
     this.putThreads = putLanes ? compute : new ComputePool(1);
     this.putsOfRange = new RangePuts[computeThreads];
     for (int range = 0; range < computeThreads; range++) {
@@ -674,7 +666,7 @@ public final class CpuDispatchBackend implements DispatchBackend {
   private long awaitSignal(long offset, int src) {
     long startNanos = System.nanoTime();
     long timeoutNanos = timeout.toNanos();
-    IdleBackoff backoff = new IdleBackoff(signalSpinNanos);
+    IdleBackoff backoff = new IdleBackoff();
     while (true) {
       long value = (long) LONGS.getVolatile(buffer, (int) offset);
       if (value != 0) {

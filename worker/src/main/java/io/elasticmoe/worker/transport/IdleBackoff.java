@@ -10,28 +10,14 @@ import java.util.concurrent.locks.LockSupport;
  */
 public final class IdleBackoff {
 
-  /** The yield window for a waiter that may share its core. */
-  public static final long SHARED_CORE_SPIN_NANOS = 100_000;
+  private static final long SPIN_NANOS = 100_000;
   private static final long MAX_PARK_NANOS = 1_000_000;
 
   private final long startNanos = System.nanoTime();
-  private final long spinNanos;
   private long parkNanos = 10_000;
 
-  public IdleBackoff() {
-    this(SHARED_CORE_SPIN_NANOS);
-  }
-
-  /**
-   * Yields for {@code spinNanos} before parking: a waiter that has a core to itself can afford a longer
-   * window, and a parked waiter wakes late by up to its park interval.
-   */
-  public IdleBackoff(long spinNanos) {
-    this.spinNanos = spinNanos;
-  }
-
   public void idle() {
-    if (System.nanoTime() - startNanos < spinNanos) {
+    if (System.nanoTime() - startNanos < SPIN_NANOS) {
       Thread.yield();
       return;
     }
