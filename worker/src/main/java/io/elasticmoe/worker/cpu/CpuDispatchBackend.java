@@ -335,25 +335,14 @@ public final class CpuDispatchBackend implements DispatchBackend {
     int numRanks = numExperts / numLocalExperts;
     long messageBytes = DispatchLayout.DISPATCH_HEADER_BYTES + (useFp8 ? hidden + 4L * numScales : 2L * hidden);
 
-    // Slots are taken in token order (the receiver's rows follow it).
-    int[] expertCount = new int[numExperts];
-    int[] slotOf = new int[numTokens * numTopk];
-    for (int i = 0; i < slotOf.length; i++) {
-      int expert = topkIdx[i];
-      slotOf[i] = expert < 0 || !live(expert / numLocalExperts) ? -1 : expertCount[expert]++;
-    }
-    // Cast every token once into its send slot, then write it to recv[e_l][rank][slot] of every selected
-    // expert's owner. With put lanes both happen in one pass per token, while the slot is still in this
-    // core's cache; otherwise the rank's thread puts after the cast. Absolute bulk puts into disjoint
-    // slots: safe from several threads, as the buffer's position is never touched.
-    boolean putInCastPass = putThreads == compute;
+    // Cast every token once into its send slot. Absolute bulk puts into disjoint slots: safe from several
+    // threads, as the buffer's position is never touched. (Putting each token right after its cast, as
+    // combine does with its rows, was not clearly faster on the device host: docs/benchmarks/dataplane.md.)
     phaseTimes.start();
     compute.forRanges(numTokens, 1, (range, from, to) -> {
       Fp8Codec.RowCaster caster = useFp8 ? new Fp8Codec.RowCaster(hidden) : null;
       byte[] fp8Row = new byte[hidden];
       float[] scaleRow = new float[numScales];
-      RangePuts puts = putsOfRange[range];
-      puts.clear();
       for (int t = from; t < to; t++) {
         int slot = (int) layout.dispatchSendSlotOffset(b, t);
         buffer.putInt(slot, t);
@@ -365,21 +354,25 @@ public final class CpuDispatchBackend implements DispatchBackend {
         } else {
           shorts.put(payload / 2, x, t * hidden, hidden);
         }
-        if (putInCastPass) {
-          putToken(b, range, t, topkIdx, numTopk, slotOf, messageBytes, puts);
-        }
       }
     });
     phaseTimes.end(PhaseTimes.Phase.DISPATCH_CAST);
-    if (!putInCastPass) {
-      putThreads.forRanges(numTokens, 1, (range, from, to) -> {
-        RangePuts puts = putsOfRange[range];
-        puts.clear();
-        for (int t = from; t < to; t++) {
-          putToken(b, range, t, topkIdx, numTopk, slotOf, messageBytes, puts);
-        }
-      });
+
+    // Write each token to recv[e_l][rank][slot] of every selected expert's owner. Slots are taken in token
+    // order (the receiver's rows follow it); then the puts are spread over the compute threads' lanes.
+    int[] expertCount = new int[numExperts];
+    int[] slotOf = new int[numTokens * numTopk];
+    for (int i = 0; i < slotOf.length; i++) {
+      int expert = topkIdx[i];
+      slotOf[i] = expert < 0 || !live(expert / numLocalExperts) ? -1 : expertCount[expert]++;
     }
+    putThreads.forRanges(numTokens, 1, (range, from, to) -> {
+      RangePuts puts = putsOfRange[range];
+      puts.clear();
+      for (int t = from; t < to; t++) {
+        putToken(b, range, t, topkIdx, numTopk, slotOf, messageBytes, puts);
+      }
+    });
     Set<Integer> destinations = destinationsOfPuts(numTokens);
     phaseTimes.end(PhaseTimes.Phase.DISPATCH_PUTS);
     // Counters after data: as soon as a destination's puts are flushed, count+1 goes into
