@@ -80,7 +80,6 @@ public final class CpuDispatchBackend implements DispatchBackend {
   private final List<PeerTimeoutException> peerTimeouts = new ArrayList<>();
   private final ExecutorService storeCalls =
       Executors.newSingleThreadExecutor(Thread.ofPlatform().daemon().name("ep-store-call").factory());
-  private final ReceiveArrays[] receiveArrays = {new ReceiveArrays(), new ReceiveArrays()};
   private final ComputePool compute;
   /** Issues the data puts: the compute pool when every thread has its own lane, else the rank's thread alone. */
   private final ComputePool putThreads;
@@ -89,7 +88,6 @@ public final class CpuDispatchBackend implements DispatchBackend {
   private long epoch;
   private String previousDoneKey;
   private int bufferIdx;
-  private int dispatchParity;
 
   /**
    * What one compute range's puts did, per peer: written to (so it needs a flush) or failed (so it is
@@ -107,38 +105,6 @@ public final class CpuDispatchBackend implements DispatchBackend {
     void clear() {
       Arrays.fill(written, false);
       Arrays.fill(failed, false);
-    }
-  }
-
-  /**
-   * Received tensors are reused across dispatches, alternating between two sets: as in NIXL-EP, a result
-   * stays valid until the second dispatch after it, and rows past recvCount hold stale data. Allocating
-   * (and zeroing) [E_l, R_b·N, H] per call would cost more than the transfer itself at H = 7168.
-   */
-  private static final class ReceiveArrays {
-    private byte[] fp8 = new byte[0];
-    private float[] scales = new float[0];
-    private short[] bf16 = new short[0];
-
-    byte[] fp8(int length) {
-      if (fp8.length != length) {
-        fp8 = new byte[length];
-      }
-      return fp8;
-    }
-
-    float[] scales(int length) {
-      if (scales.length != length) {
-        scales = new float[length];
-      }
-      return scales;
-    }
-
-    short[] bf16(int length) {
-      if (bf16.length != length) {
-        bf16 = new short[length];
-      }
-      return bf16;
     }
   }
 
@@ -370,7 +336,8 @@ public final class CpuDispatchBackend implements DispatchBackend {
     long messageBytes = DispatchLayout.DISPATCH_HEADER_BYTES + (useFp8 ? hidden + 4L * numScales : 2L * hidden);
 
     // Cast every token once into its send slot. Absolute bulk puts into disjoint slots: safe from several
-    // threads, as the buffer's position is never touched.
+    // threads, as the buffer's position is never touched. (Putting each token right after its cast, as
+    // combine does with its rows, was not clearly faster on the device host: docs/benchmarks/dataplane.md.)
     phaseTimes.start();
     compute.forRanges(numTokens, 1, (range, from, to) -> {
       Fp8Codec.RowCaster caster = useFp8 ? new Fp8Codec.RowCaster(hidden) : null;
@@ -403,16 +370,7 @@ public final class CpuDispatchBackend implements DispatchBackend {
       RangePuts puts = putsOfRange[range];
       puts.clear();
       for (int t = from; t < to; t++) {
-        long source = layout.dispatchSendSlotOffset(b, t);
-        for (int k = 0; k < numTopk; k++) {
-          int slot = slotOf[t * numTopk + k];
-          if (slot < 0) {
-            continue;
-          }
-          int expert = topkIdx[t * numTopk + k];
-          long target = layout.dispatchRecvSlotOffset(b, expert % numLocalExperts, rank, slot);
-          write(range, expert / numLocalExperts, source, target, messageBytes, puts);
-        }
+        putToken(b, range, t, topkIdx, numTopk, slotOf, messageBytes, puts);
       }
     });
     Set<Integer> destinations = destinationsOfPuts(numTokens);
@@ -449,22 +407,37 @@ public final class CpuDispatchBackend implements DispatchBackend {
     }
     phaseTimes.end(PhaseTimes.Phase.DISPATCH_WAIT);
     DispatchResult result = readReceived(b, numRanks, numTokens, useFp8, counts);
-    phaseTimes.end(PhaseTimes.Phase.DISPATCH_COPY_OUT);
+    phaseTimes.end(PhaseTimes.Phase.DISPATCH_RESULT);
     return result;
   }
 
+  /** Token {@code t}'s send slot to every selected expert's owner, at the slot {@code slotOf} numbered. */
+  private void putToken(
+      int b, int range, int t, int[] topkIdx, int numTopk, int[] slotOf, long messageBytes, RangePuts puts) {
+    int numLocalExperts = layout.numLocalExperts();
+    long source = layout.dispatchSendSlotOffset(b, t);
+    for (int k = 0; k < numTopk; k++) {
+      int slot = slotOf[t * numTopk + k];
+      if (slot < 0) {
+        continue;
+      }
+      int expert = topkIdx[t * numTopk + k];
+      long target = layout.dispatchRecvSlotOffset(b, expert % numLocalExperts, rank, slot);
+      write(range, expert / numLocalExperts, source, target, messageBytes, puts);
+    }
+  }
+
+  /**
+   * The result as views into the receive region: per packed row the offset of its message, and the source
+   * token from the message header (what combine returns the row to). Only the headers are read here.
+   */
   private DispatchResult readReceived(int b, int numRanks, int numTokens, boolean useFp8, long[] counts) {
-    int hidden = layout.hidden();
-    int numScales = layout.numScales();
     int numLocalExperts = layout.numLocalExperts();
     int rowsPerExpert = numRanks * layout.maxTokensPerRank();
-    ReceiveArrays arrays = receiveArrays[dispatchParity];
-    dispatchParity ^= 1;
-    byte[] recvFp8 = useFp8 ? arrays.fp8(numLocalExperts * rowsPerExpert * hidden) : null;
-    float[] recvScales = useFp8 ? arrays.scales(numLocalExperts * rowsPerExpert * numScales) : null;
-    short[] recvBf16 = useFp8 ? null : arrays.bf16(numLocalExperts * rowsPerExpert * hidden);
     int[] recvCount = new int[numLocalExperts];
     int[] srcInfo = new int[numLocalExperts * rowsPerExpert];
+    int[] messageOffset = new int[numLocalExperts * rowsPerExpert];
+    Arrays.fill(messageOffset, -1);
     long[] layoutRange = new long[numLocalExperts * numRanks];
     for (int localExpert = 0; localExpert < numLocalExperts; localExpert++) {
       int begin = 0;
@@ -475,7 +448,7 @@ public final class CpuDispatchBackend implements DispatchBackend {
       }
       recvCount[localExpert] = begin;
     }
-    // The row copies, spread over the compute threads by local expert (disjoint rows of every array).
+    // A header read is a cache miss on a line a peer just wrote: spread over the compute threads.
     compute.forRanges(numLocalExperts, 1, (range, fromExpert, toExpert) -> {
       for (int localExpert = fromExpert; localExpert < toExpert; localExpert++) {
         for (int src = 0; src < numRanks; src++) {
@@ -485,21 +458,16 @@ public final class CpuDispatchBackend implements DispatchBackend {
           for (int i = 0; i < count; i++) {
             int row = localExpert * rowsPerExpert + begin + i;
             int message = (int) layout.dispatchRecvSlotOffset(b, localExpert, src, i);
-            int payload = message + DispatchLayout.DISPATCH_HEADER_BYTES;
+            messageOffset[row] = message;
             srcInfo[row] = buffer.getInt(message);
-            if (useFp8) {
-              buffer.get(payload, recvFp8, row * hidden, hidden);
-              floats.get((payload + hidden) / 4, recvScales, row * numScales, numScales);
-            } else {
-              shorts.get(payload / 2, recvBf16, row * hidden, hidden);
-            }
           }
         }
       }
     });
     DispatchHandle handle =
-        new DispatchHandle(numRanks, layout.maxTokensPerRank(), hidden, numTokens, srcInfo, layoutRange);
-    return new DispatchResult(recvFp8, recvScales, recvBf16, recvCount, handle);
+        new DispatchHandle(numRanks, layout.maxTokensPerRank(), layout.hidden(), numTokens, srcInfo, layoutRange);
+    return new DispatchResult(
+        new ReceiveBufferRows(buffer, shorts, floats, messageOffset, layout.hidden(), useFp8), recvCount, handle);
   }
 
   @Override
@@ -515,10 +483,14 @@ public final class CpuDispatchBackend implements DispatchBackend {
     int rowsPerExpert = handle.rowsPerExpert();
     int[] srcInfo = handle.srcInfo();
 
-    // Stage every row to return into its send slot (spread over the compute threads), then put each to
-    // recv[global expert][source token] of the rank it came from.
+    // Stage every row to return into its send slot, then put it to recv[global expert][source token] of
+    // the rank it came from: with put lanes in one pass per row (the staged row still in this core's
+    // cache), otherwise the rank's thread puts after the staging.
+    boolean putInStagePass = putThreads == compute;
     phaseTimes.start();
     compute.forRanges(numLocalExperts, 1, (range, fromExpert, toExpert) -> {
+      RangePuts puts = putsOfRange[range];
+      puts.clear();
       for (int localExpert = fromExpert; localExpert < toExpert; localExpert++) {
         for (int src = 0; src < numRanks; src++) {
           if (!live(src)) {
@@ -528,30 +500,31 @@ public final class CpuDispatchBackend implements DispatchBackend {
           for (int row = begin; row < begin + handle.count(localExpert, src); row++) {
             int slot = (int) layout.combineSendSlotOffset(b, localExpert, row);
             shorts.put(slot / 2, y, (localExpert * rowsPerExpert + row) * hidden, hidden);
+            if (putInStagePass) {
+              putCombineRow(b, range, localExpert, src, row, srcInfo[localExpert * rowsPerExpert + row], puts);
+            }
           }
         }
       }
     });
     phaseTimes.end(PhaseTimes.Phase.COMBINE_STAGE);
-    putThreads.forRanges(numLocalExperts, 1, (range, fromExpert, toExpert) -> {
-      RangePuts puts = putsOfRange[range];
-      puts.clear();
-      for (int localExpert = fromExpert; localExpert < toExpert; localExpert++) {
-        int globalExpert = rank * numLocalExperts + localExpert;
-        for (int src = 0; src < numRanks; src++) {
-          if (!live(src)) {
-            continue;
-          }
-          int begin = handle.begin(localExpert, src);
-          for (int row = begin; row < begin + handle.count(localExpert, src); row++) {
-            int slot = (int) layout.combineSendSlotOffset(b, localExpert, row);
-            int token = srcInfo[localExpert * rowsPerExpert + row];
-            long target = layout.combineRecvSlotOffset(b, globalExpert, token);
-            write(range, src, slot, target, 2L * hidden, puts);
+    if (!putInStagePass) {
+      putThreads.forRanges(numLocalExperts, 1, (range, fromExpert, toExpert) -> {
+        RangePuts puts = putsOfRange[range];
+        puts.clear();
+        for (int localExpert = fromExpert; localExpert < toExpert; localExpert++) {
+          for (int src = 0; src < numRanks; src++) {
+            if (!live(src)) {
+              continue;
+            }
+            int begin = handle.begin(localExpert, src);
+            for (int row = begin; row < begin + handle.count(localExpert, src); row++) {
+              putCombineRow(b, range, localExpert, src, row, srcInfo[localExpert * rowsPerExpert + row], puts);
+            }
           }
         }
-      }
-    });
+      });
+    }
     Set<Integer> destinations = destinationsOfPuts(numLocalExperts);
     phaseTimes.end(PhaseTimes.Phase.COMBINE_PUTS);
     // One flag per (local expert, source rank), once that source's rows are flushed.
@@ -583,6 +556,13 @@ public final class CpuDispatchBackend implements DispatchBackend {
     short[] out = reduce(b, topkIdx, topkWeights, handle.numTokens());
     phaseTimes.end(PhaseTimes.Phase.COMBINE_REDUCE);
     return out;
+  }
+
+  /** A staged combine row of {@code localExpert} back to {@code src}, into the slot of its source token. */
+  private void putCombineRow(int b, int range, int localExpert, int src, int row, int token, RangePuts puts) {
+    long slot = layout.combineSendSlotOffset(b, localExpert, row);
+    long target = layout.combineRecvSlotOffset(b, rank * layout.numLocalExperts() + localExpert, token);
+    write(range, src, slot, target, 2L * layout.hidden(), puts);
   }
 
   private short[] reduce(int b, int[] topkIdx, float[] topkWeights, int numTokens) {

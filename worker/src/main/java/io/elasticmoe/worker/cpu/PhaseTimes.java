@@ -21,10 +21,11 @@ public final class PhaseTimes {
     DISPATCH_FLUSH_SIGNAL,
     /** Waiting for every live source's counters. */
     DISPATCH_WAIT,
-    /** Copying received rows out of the buffer into the result arrays. */
-    DISPATCH_COPY_OUT,
-    /** Copying the expert outputs into their send slots. */
+    /** Building the result: each received row's offset and source token (its header); rows stay in place. */
+    DISPATCH_RESULT,
+    /** Copying the expert outputs into their send slots; with put lanes also their puts. */
     COMBINE_STAGE,
+    /** The combine puts when they do not go out in the staging pass (no lanes). */
     COMBINE_PUTS,
     COMBINE_FLUSH_SIGNAL,
     COMBINE_WAIT,

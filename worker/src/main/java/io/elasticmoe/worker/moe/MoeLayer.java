@@ -4,7 +4,6 @@ import io.elasticmoe.placement.ExpertPlacement;
 import io.elasticmoe.worker.runtime.Bf16;
 import io.elasticmoe.worker.runtime.DispatchBackend;
 import io.elasticmoe.worker.runtime.DispatchResult;
-import io.elasticmoe.worker.runtime.Fp8Codec;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.Map;
@@ -84,7 +83,6 @@ public final class MoeLayer {
   private short[] runExperts(DispatchResult received) {
     int numLocal = backend.layout().numLocalExperts();
     int rowsPerExpert = received.handle().rowsPerExpert();
-    int numScales = hidden / 128;
     short[] y = new short[numLocal * rowsPerExpert * hidden];
     float[] in = new float[hidden];
     float[] out = new float[hidden];
@@ -98,13 +96,7 @@ public final class MoeLayer {
       ExpertFfn expert = experts.computeIfAbsent(logical, e -> new ExpertFfn(e, hidden, intermediate, seed));
       for (int i = 0; i < count; i++) {
         int row = localSlot * rowsPerExpert + i;
-        if (received.isFp8()) {
-          Fp8Codec.uncastRow(received.recvFp8(), row * hidden, received.recvScales(), row * numScales, hidden, in, 0);
-        } else {
-          for (int c = 0; c < hidden; c++) {
-            in[c] = Bf16.toFloat(received.recvBf16()[row * hidden + c]);
-          }
-        }
+        received.rows().toFloat(row, in, 0);
         expert.forward(in, 0, out, 0);
         for (int c = 0; c < hidden; c++) {
           y[row * hidden + c] = Bf16.fromFloat(out[c]);

@@ -48,7 +48,9 @@ public interface DispatchBackend extends AutoCloseable {
 
   /**
    * Sends every token of {@code x[numTokens, H]} (bf16 bits) to the owners of its selected experts
-   * ({@code topkIdx[numTokens, numTopk]}, −1 = none) and receives this rank's experts' tokens.
+   * ({@code topkIdx[numTokens, numTopk]}, −1 = none) and receives this rank's experts' tokens. The
+   * result's rows may be views into the backend's buffer, valid until this rank's next dispatch or combine
+   * call ({@link ReceivedRows}).
    */
   DispatchResult dispatch(
       short[] x, int numTokens, int[] topkIdx, int numTopk, int numExperts, boolean useFp8,

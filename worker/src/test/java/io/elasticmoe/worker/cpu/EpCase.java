@@ -85,14 +85,10 @@ record EpCase(
   /** A row as the expert sees it: bf16 of the dequantised fp8 row, or the bf16 row itself. */
   private short[] receivedRowAsBf16(DispatchResult result, int row) {
     short[] out = new short[hidden];
-    if (result.isFp8()) {
-      float[] values = new float[hidden];
-      Fp8Codec.uncastRow(result.recvFp8(), row * hidden, result.recvScales(), row * (hidden / 128), hidden, values, 0);
-      for (int c = 0; c < hidden; c++) {
-        out[c] = Bf16.fromFloat(values[c]);
-      }
-    } else {
-      System.arraycopy(result.recvBf16(), row * hidden, out, 0, hidden);
+    float[] values = new float[hidden];
+    result.rows().toFloat(row, values, 0);
+    for (int c = 0; c < hidden; c++) {
+      out[c] = Bf16.fromFloat(values[c]);
     }
     return out;
   }
@@ -161,13 +157,18 @@ record EpCase(
       byte[] codes = new byte[hidden];
       float[] scales = new float[hidden / 128];
       Fp8Codec.castRow(srcX, token * hidden, hidden, roundScale, codes, 0, scales, 0);
-      require(Arrays.equals(codes, Arrays.copyOfRange(result.recvFp8(), row * hidden, (row + 1) * hidden)),
+      byte[] gotCodes = new byte[hidden];
+      float[] gotScales = new float[hidden / 128];
+      result.rows().fp8Codes(row, gotCodes, 0);
+      result.rows().scales(row, gotScales, 0);
+      require(Arrays.equals(codes, gotCodes),
           "rank %d expert %d: fp8 row from rank %d token %d differs from the sender's cast", rank, expert, src, token);
-      require(Arrays.equals(scales, Arrays.copyOfRange(result.recvScales(), row * (hidden / 128), (row + 1) * (hidden / 128))),
+      require(Arrays.equals(scales, gotScales),
           "rank %d expert %d: fp8 scales from rank %d token %d differ", rank, expert, src, token);
     } else {
-      require(Arrays.equals(Arrays.copyOfRange(srcX, token * hidden, (token + 1) * hidden),
-              Arrays.copyOfRange(result.recvBf16(), row * hidden, (row + 1) * hidden)),
+      short[] got = new short[hidden];
+      result.rows().bf16(row, got, 0);
+      require(Arrays.equals(Arrays.copyOfRange(srcX, token * hidden, (token + 1) * hidden), got),
           "rank %d expert %d: bf16 row from rank %d token %d differs", rank, expert, src, token);
     }
     if (structured) {

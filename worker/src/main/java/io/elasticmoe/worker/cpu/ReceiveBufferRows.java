@@ -1,0 +1,131 @@
+package io.elasticmoe.worker.cpu;
+
+import io.elasticmoe.worker.runtime.DispatchLayout;
+import io.elasticmoe.worker.runtime.Fp8Codec;
+import io.elasticmoe.worker.runtime.Bf16;
+import io.elasticmoe.worker.runtime.ReceivedRows;
+import java.nio.ByteBuffer;
+import java.nio.FloatBuffer;
+import java.nio.ShortBuffer;
+
+/**
+ * Received rows read in place from the receive region of the UCX buffer: packed row {@code r} is the
+ * dispatch message at byte {@code messageOffset[r]} (−1: no row), its payload after the 16-byte header.
+ * Nothing is copied at dispatch; the rows stay valid until the rank's next dispatch or combine call, after
+ * which peers may write the region again (see {@link ReceivedRows}).
+ */
+final class ReceiveBufferRows implements ReceivedRows {
+
+  private final ByteBuffer buffer;
+  private final ShortBuffer shorts;
+  private final FloatBuffer floats;
+  private final int[] messageOffset;
+  private final int hidden;
+  private final int numScales;
+  private final boolean fp8;
+
+  ReceiveBufferRows(ByteBuffer buffer, ShortBuffer shorts, FloatBuffer floats, int[] messageOffset, int hidden,
+      boolean fp8) {
+    this.buffer = buffer;
+    this.shorts = shorts;
+    this.floats = floats;
+    this.messageOffset = messageOffset;
+    this.hidden = hidden;
+    this.numScales = hidden / DispatchLayout.CHANNELS_PER_SCALE;
+    this.fp8 = fp8;
+  }
+
+  @Override
+  public boolean isFp8() {
+    return fp8;
+  }
+
+  @Override
+  public void fp8Codes(int row, byte[] dst, int offset) {
+    requireKind(true);
+    buffer.get(payload(row), dst, offset, hidden);
+  }
+
+  @Override
+  public void scales(int row, float[] dst, int offset) {
+    requireKind(true);
+    floats.get((payload(row) + hidden) / 4, dst, offset, numScales);
+  }
+
+  @Override
+  public void bf16(int row, short[] dst, int offset) {
+    requireKind(false);
+    shorts.get(payload(row) / 2, dst, offset, hidden);
+  }
+
+  @Override
+  public void toFloat(int row, float[] dst, int offset) {
+    int payload = payload(row);
+    if (fp8) {
+      for (int c = 0; c < hidden; c++) {
+        float scale = buffer.getFloat(payload + hidden + 4 * (c / DispatchLayout.CHANNELS_PER_SCALE));
+        dst[offset + c] = Fp8Codec.decode(buffer.get(payload + c)) * scale;
+      }
+    } else {
+      for (int c = 0; c < hidden; c++) {
+        dst[offset + c] = Bf16.toFloat(buffer.getShort(payload + 2 * c));
+      }
+    }
+  }
+
+  @Override
+  public byte[] packedFp8() {
+    if (!fp8) {
+      return null;
+    }
+    byte[] packed = new byte[messageOffset.length * hidden];
+    for (int row = 0; row < messageOffset.length; row++) {
+      if (messageOffset[row] >= 0) {
+        fp8Codes(row, packed, row * hidden);
+      }
+    }
+    return packed;
+  }
+
+  @Override
+  public float[] packedScales() {
+    if (!fp8) {
+      return null;
+    }
+    float[] packed = new float[messageOffset.length * numScales];
+    for (int row = 0; row < messageOffset.length; row++) {
+      if (messageOffset[row] >= 0) {
+        scales(row, packed, row * numScales);
+      }
+    }
+    return packed;
+  }
+
+  @Override
+  public short[] packedBf16() {
+    if (fp8) {
+      return null;
+    }
+    short[] packed = new short[messageOffset.length * hidden];
+    for (int row = 0; row < messageOffset.length; row++) {
+      if (messageOffset[row] >= 0) {
+        bf16(row, packed, row * hidden);
+      }
+    }
+    return packed;
+  }
+
+  private int payload(int row) {
+    if (row < 0 || row >= messageOffset.length || messageOffset[row] < 0) {
+      throw new IllegalArgumentException("row " + row + " holds no received token");
+    }
+    return messageOffset[row] + DispatchLayout.DISPATCH_HEADER_BYTES;
+  }
+
+  private void requireKind(boolean wantFp8) {
+    if (fp8 != wantFp8) {
+      throw new IllegalStateException(
+          "the dispatch was " + (fp8 ? "fp8: read codes and scales" : "bf16: read bf16 rows"));
+    }
+  }
+}
