@@ -65,6 +65,7 @@ public final class RendezvousClient implements AutoCloseable {
 
   private final RendezvousIdentity id;
   private final ManagedChannel channel;
+  private final Optional<AnswerPollingEventLoop> transport;
   private final MembershipGrpc.MembershipBlockingStub membership;
   private final MembershipGrpc.MembershipStub membershipAsync;
   private final PlacementGrpc.PlacementBlockingStub placement;
@@ -106,8 +107,15 @@ public final class RendezvousClient implements AutoCloseable {
     } else {
       builder = NettyChannelBuilder.forTarget(id.target()).usePlaintext();
     }
+    // EXPERIMENT (session 4, A-1): the polling loop is switched by a property until the device run decides.
+    Optional<AnswerPollingEventLoop> loop =
+        AnswerPollingEventLoop.available() && Boolean.getBoolean("elasticmoe.rendezvous.pollAnswers")
+            ? Optional.of(new AnswerPollingEventLoop()) : Optional.empty();
+    if (loop.isPresent()) {
+      loop.get().configure(builder);
+    }
     ManagedChannel channel = builder.defaultServiceConfig(retryOnUnavailable()).enableRetry().build();
-    return new RendezvousClient(channel, id, RandomGenerator.getDefault());
+    return new RendezvousClient(channel, id, RandomGenerator.getDefault(), loop);
   }
 
   /** From the rank pod's environment: identity ({@link RendezvousIdentity}) and TLS ({@link RendezvousTrust}). */
@@ -118,8 +126,14 @@ public final class RendezvousClient implements AutoCloseable {
 
   /** Over a given channel (tests use an in-process one); the client owns and closes it. */
   public RendezvousClient(ManagedChannel channel, RendezvousIdentity id, RandomGenerator jitter) {
+    this(channel, id, jitter, Optional.empty());
+  }
+
+  private RendezvousClient(ManagedChannel channel, RendezvousIdentity id, RandomGenerator jitter,
+      Optional<AnswerPollingEventLoop> transport) {
     this.id = id;
     this.channel = channel;
+    this.transport = transport;
     Metadata headers = new Metadata();
     headers.put(Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER), "Bearer " + id.token());
     headers.put(Metadata.Key.of("x-elasticmoe-deployment", Metadata.ASCII_STRING_MARSHALLER), id.deployment());
@@ -127,7 +141,8 @@ public final class RendezvousClient implements AutoCloseable {
     this.membership = MembershipGrpc.newBlockingStub(authed);
     this.membershipAsync = MembershipGrpc.newStub(authed);
     this.placement = PlacementGrpc.newBlockingStub(authed);
-    this.store = new RendezvousKeyValueStore(authed);
+    this.store = new RendezvousKeyValueStore(authed,
+        transport.<java.util.function.LongConsumer>map(t -> t::expectAnswerWithin).orElse(nanos -> {}));
     ScheduledThreadPoolExecutor s = new ScheduledThreadPoolExecutor(1, r -> {
       Thread t = new Thread(r, "rendezvous-client-" + id.rank());
       t.setDaemon(true);
@@ -348,5 +363,6 @@ public final class RendezvousClient implements AutoCloseable {
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     }
+    transport.ifPresent(AnswerPollingEventLoop::shutdown);
   }
 }
