@@ -107,10 +107,9 @@ public final class RendezvousClient implements AutoCloseable {
     } else {
       builder = NettyChannelBuilder.forTarget(id.target()).usePlaintext();
     }
-    // EXPERIMENT (session 4, A-1): the polling loop is switched by a property until the device run decides.
+    // On Linux the channel gets its own transport thread that polls while a fast store answer is due.
     Optional<AnswerPollingEventLoop> loop =
-        AnswerPollingEventLoop.available() && Boolean.getBoolean("elasticmoe.rendezvous.pollAnswers")
-            ? Optional.of(new AnswerPollingEventLoop()) : Optional.empty();
+        AnswerPollingEventLoop.available() ? Optional.of(new AnswerPollingEventLoop()) : Optional.empty();
     if (loop.isPresent()) {
       loop.get().configure(builder);
     }
