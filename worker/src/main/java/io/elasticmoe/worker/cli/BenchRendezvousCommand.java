@@ -89,9 +89,9 @@ public final class BenchRendezvousCommand implements Callable<Integer> {
   @Option(names = "--skip-java-store", description = "Skip the store benchmark's Java clients.")
   boolean skipJavaStore;
 
-  // 5000 pairs left the gRPC client still compiling (and deoptimizing) in the timed pairs: its p99 at 1
-  // client fell 2-10x with 30000 on the development VM (docs/benchmarks/rendezvous.md, session 4).
-  @Option(names = "--java-warmup", defaultValue = "30000",
+  // 5000 pairs left the gRPC client still compiling (and deoptimizing) in the timed pairs: its 1-client p99
+  // fell from 1.1-7.8 ms to 0.45-0.84 ms with 20000 on the development VM (docs/benchmarks/rendezvous.md).
+  @Option(names = "--java-warmup", defaultValue = "20000",
       description = "Untimed pairs per Java client first, so both client JVMs run JIT-compiled code (default: ${DEFAULT-VALUE}).")
   int javaWarmup;
 
