@@ -40,6 +40,7 @@ import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.function.Consumer;
+import java.util.function.LongConsumer;
 import java.util.function.Predicate;
 import java.util.logging.Level;
 import java.util.logging.Logger;
@@ -141,7 +142,7 @@ public final class RendezvousClient implements AutoCloseable {
     this.membershipAsync = MembershipGrpc.newStub(authed);
     this.placement = PlacementGrpc.newBlockingStub(authed);
     this.store = new RendezvousKeyValueStore(authed,
-        transport.<java.util.function.LongConsumer>map(t -> t::expectAnswerWithin).orElse(nanos -> {}));
+        transport.<LongConsumer>map(t -> t::expectAnswerWithin).orElse(nanos -> {}));
     ScheduledThreadPoolExecutor s = new ScheduledThreadPoolExecutor(1, r -> {
       Thread t = new Thread(r, "rendezvous-client-" + id.rank());
       t.setDaemon(true);
