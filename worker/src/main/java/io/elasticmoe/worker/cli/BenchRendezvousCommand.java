@@ -89,9 +89,17 @@ public final class BenchRendezvousCommand implements Callable<Integer> {
   @Option(names = "--skip-java-store", description = "Skip the store benchmark's Java clients.")
   boolean skipJavaStore;
 
-  @Option(names = "--java-warmup", defaultValue = "5000",
+  // 5000 pairs left the gRPC client still compiling (and deoptimizing) in the timed pairs: its 1-client p99
+  // fell from 1.1-7.8 ms to 0.45-0.84 ms with 20000 on the development VM (docs/benchmarks/rendezvous.md).
+  @Option(names = "--java-warmup", defaultValue = "20000",
       description = "Untimed pairs per Java client first, so both client JVMs run JIT-compiled code (default: ${DEFAULT-VALUE}).")
   int javaWarmup;
+
+  @Option(names = "--server-jvm-options", split = " ", defaultValue = "-XX:+UseSerialGC -Xmx576m",
+      description = {"JVM options of the standalone server (default: ${DEFAULT-VALUE}: what the operator pod's JVM",
+          "runs with under the Helm chart's 768 MiB memory limit and -XX:MaxRAMPercentage=75; below ~1.8 GB the",
+          "JVM does not count as a server-class machine and picks the Serial collector)."})
+  List<String> serverJvmOptions;
 
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
@@ -152,10 +160,14 @@ public final class BenchRendezvousCommand implements Callable<Integer> {
     String java = ProcessHandle.current().info().command().orElse("java");
     String cp = String.join(File.pathSeparator, app.resolve("app") + File.separator + "*",
         app.resolve("lib/main") + File.separator + "*", app.resolve("lib/boot") + File.separator + "*");
-    ProcessBuilder pb = new ProcessBuilder(java, "-cp", cp,
-        "io.elasticmoe.operator.rendezvous.StandaloneRendezvousServer", DEPLOYMENT, token, Integer.toString(watchers),
+    List<String> command = new ArrayList<>(List.of(java));
+    command.addAll(serverJvmOptions.stream().filter(o -> !o.isBlank()).toList());
+    command.addAll(List.of("-cp", cp, "io.elasticmoe.operator.rendezvous.StandaloneRendezvousServer", DEPLOYMENT,
+        token, Integer.toString(watchers),
         // Long heartbeats: the bench's watchers do not beat, and must not be suspected mid-run.
-        "600000");
+        "600000"));
+    System.out.println("rendezvous: server JVM options " + String.join(" ", serverJvmOptions));
+    ProcessBuilder pb = new ProcessBuilder(command);
     Path log = Files.createTempFile("elasticmoe-rendezvous-server", ".log");
     System.out.println("rendezvous: server log " + log);
     pb.redirectError(log.toFile());

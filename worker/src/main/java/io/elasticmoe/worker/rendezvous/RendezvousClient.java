@@ -40,6 +40,7 @@ import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.function.Consumer;
+import java.util.function.LongConsumer;
 import java.util.function.Predicate;
 import java.util.logging.Level;
 import java.util.logging.Logger;
@@ -65,6 +66,7 @@ public final class RendezvousClient implements AutoCloseable {
 
   private final RendezvousIdentity id;
   private final ManagedChannel channel;
+  private final Optional<AnswerPollingEventLoop> transport;
   private final MembershipGrpc.MembershipBlockingStub membership;
   private final MembershipGrpc.MembershipStub membershipAsync;
   private final PlacementGrpc.PlacementBlockingStub placement;
@@ -106,8 +108,14 @@ public final class RendezvousClient implements AutoCloseable {
     } else {
       builder = NettyChannelBuilder.forTarget(id.target()).usePlaintext();
     }
+    // On Linux the channel gets its own transport thread that polls while a fast store answer is due.
+    Optional<AnswerPollingEventLoop> loop =
+        AnswerPollingEventLoop.available() ? Optional.of(new AnswerPollingEventLoop()) : Optional.empty();
+    if (loop.isPresent()) {
+      loop.get().configure(builder);
+    }
     ManagedChannel channel = builder.defaultServiceConfig(retryOnUnavailable()).enableRetry().build();
-    return new RendezvousClient(channel, id, RandomGenerator.getDefault());
+    return new RendezvousClient(channel, id, RandomGenerator.getDefault(), loop);
   }
 
   /** From the rank pod's environment: identity ({@link RendezvousIdentity}) and TLS ({@link RendezvousTrust}). */
@@ -118,8 +126,14 @@ public final class RendezvousClient implements AutoCloseable {
 
   /** Over a given channel (tests use an in-process one); the client owns and closes it. */
   public RendezvousClient(ManagedChannel channel, RendezvousIdentity id, RandomGenerator jitter) {
+    this(channel, id, jitter, Optional.empty());
+  }
+
+  private RendezvousClient(ManagedChannel channel, RendezvousIdentity id, RandomGenerator jitter,
+      Optional<AnswerPollingEventLoop> transport) {
     this.id = id;
     this.channel = channel;
+    this.transport = transport;
     Metadata headers = new Metadata();
     headers.put(Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER), "Bearer " + id.token());
     headers.put(Metadata.Key.of("x-elasticmoe-deployment", Metadata.ASCII_STRING_MARSHALLER), id.deployment());
@@ -127,7 +141,8 @@ public final class RendezvousClient implements AutoCloseable {
     this.membership = MembershipGrpc.newBlockingStub(authed);
     this.membershipAsync = MembershipGrpc.newStub(authed);
     this.placement = PlacementGrpc.newBlockingStub(authed);
-    this.store = new RendezvousKeyValueStore(authed);
+    this.store = new RendezvousKeyValueStore(authed,
+        transport.<LongConsumer>map(t -> t::expectAnswerWithin).orElse(nanos -> {}));
     ScheduledThreadPoolExecutor s = new ScheduledThreadPoolExecutor(1, r -> {
       Thread t = new Thread(r, "rendezvous-client-" + id.rank());
       t.setDaemon(true);
@@ -348,5 +363,6 @@ public final class RendezvousClient implements AutoCloseable {
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     }
+    transport.ifPresent(AnswerPollingEventLoop::shutdown);
   }
 }

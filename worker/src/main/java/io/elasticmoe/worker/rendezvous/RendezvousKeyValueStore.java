@@ -1,5 +1,6 @@
 package io.elasticmoe.worker.rendezvous;
 
+import com.google.common.util.concurrent.MoreExecutors;
 import com.google.protobuf.ByteString;
 import com.google.protobuf.InvalidProtocolBufferException;
 import io.elasticmoe.api.rendezvous.v1alpha1.AddRequest;
@@ -29,6 +30,7 @@ import java.util.concurrent.ConcurrentLinkedDeque;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.function.Function;
+import java.util.function.LongConsumer;
 import java.util.function.Supplier;
 
 /**
@@ -57,12 +59,19 @@ public final class RendezvousKeyValueStore implements KeyValueStore {
   private final StoreGrpc.StoreBlockingStub unary;
   private final StoreGrpc.StoreStub sessions;
   private final ConcurrentLinkedDeque<StoreSessionCall> idle = new ConcurrentLinkedDeque<>();
+  private final LongConsumer answerExpected;
   private volatile boolean sessionsUnsupported;
 
-  RendezvousKeyValueStore(Channel authenticated) {
+  /**
+   * @param answerExpected told, before an operation is sent on a session, within how many nanoseconds
+   *     its answer is expected, when that is soon ({@link AnswerPollingEventLoop})
+   */
+  RendezvousKeyValueStore(Channel authenticated, LongConsumer answerExpected) {
     this.unary = StoreGrpc.newBlockingStub(authenticated);
-    // Answers are handed to the waiting caller right on the transport thread (a future completion).
-    this.sessions = StoreGrpc.newStub(authenticated).withExecutor(Runnable::run);
+    this.answerExpected = answerExpected;
+    // Answers are handed to the waiting caller right on the transport thread. Guava's own direct
+    // executor (not an equivalent lambda) is what gRPC recognises to skip its serializing queue.
+    this.sessions = StoreGrpc.newStub(authenticated).withExecutor(MoreExecutors.directExecutor());
   }
 
   @Override
@@ -175,7 +184,7 @@ public final class RendezvousKeyValueStore implements KeyValueStore {
     }
     StoreSessionCall session = idle.pollFirst();
     if (session == null) {
-      session = StoreSessionCall.open(sessions);
+      session = StoreSessionCall.open(sessions, answerExpected);
     }
     StoreResponse response;
     try {

@@ -7,30 +7,56 @@ import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientResponseObserver;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.locks.LockSupport;
+import java.util.function.LongConsumer;
 
 /**
  * The client end of one open {@code Store.Session}, used by one thread at a time: {@link #call} sends
- * one operation and waits for its answer (the server answers in order, one at a time). The answer is
- * handed over on the transport thread that read it; the caller spins briefly for it before parking.
+ * one operation and waits for its answer (the server answers in order, one at a time). The transport
+ * thread that reads the answer hands it over through a field; the caller spins for it while answers
+ * have lately come fast, and parks otherwise.
+ *
+ * <p>Why spin at all: a parked caller is woken by the transport thread (a futex wake, then the
+ * scheduler bringing the caller's core back), which costs tens of microseconds, as much as the answer
+ * itself on an idle host (docs/benchmarks/rendezvous.md). A store operation is a control-plane call
+ * that a worker makes a few times per rendezvous, so a bounded spin on it costs little CPU in total.
+ * The spin is adaptive so that it never burns a core on answers that are slow anyway (many clients
+ * on few cores, a loaded server): it lasts twice the running estimate of the answer time, and only
+ * while that estimate is below half of {@link #MAX_SPIN_NANOS}; slower answers are waited for parked.
  *
  * <p>Once the stream has failed or ended, every call fails with that status; such a session is
  * thrown away, never reused.
  */
 final class StoreSessionCall implements ClientResponseObserver<StoreRequest, StoreResponse> {
-  private static final long SPIN_NANOS = 50_000;
-  private ClientCallStreamObserver<StoreRequest> requests;
-  // Written by the caller, read by the transport thread; ended the other way round. Both volatile,
-  // so a failure that races a new call is seen by one side or the other.
-  private volatile CompletableFuture<StoreResponse> inflight;
-  private volatile StatusRuntimeException ended;
-  private long nextId;
+  /** The longest spin for one answer; a park/unpark round trip costs well below this. */
+  static final long MAX_SPIN_NANOS = 200_000;
+  /** The answer-time estimate a new session starts with: a round trip on one host. */
+  private static final long INITIAL_ESTIMATE_NANOS = 50_000;
 
-  static StoreSessionCall open(StoreGrpc.StoreStub stub) {
-    StoreSessionCall call = new StoreSessionCall();
+  private ClientCallStreamObserver<StoreRequest> requests;
+  // The hand-off: the caller clears answer and names itself waiter, then sends; the transport thread
+  // stores answer (and when it arrived) or ended, then unparks the waiter if it announced parking.
+  // All volatile: the store to answer and the read of parked (and the caller's mirror image) must not
+  // be reordered, or a caller could park after the last unpark.
+  private volatile StoreResponse answer;
+  private volatile long answeredAt;
+  private volatile StatusRuntimeException ended;
+  private volatile Thread waiter;
+  private volatile boolean parked;
+  private long nextId;
+  // Caller-only: a moving average of send-to-answer time, from the transport thread's arrival stamps,
+  // so time spent waking a parked caller does not inflate it.
+  private long answerEstimateNanos = INITIAL_ESTIMATE_NANOS;
+  private final LongConsumer answerExpected;
+
+  private StoreSessionCall(LongConsumer answerExpected) {
+    this.answerExpected = answerExpected;
+  }
+
+  /** Opens a session; {@code answerExpected} hears of each operation whose caller will spin for its answer. */
+  static StoreSessionCall open(StoreGrpc.StoreStub stub, LongConsumer answerExpected) {
+    StoreSessionCall call = new StoreSessionCall(answerExpected);
     stub.session(call);
     return call;
   }
@@ -48,28 +74,64 @@ final class StoreSessionCall implements ClientResponseObserver<StoreRequest, Sto
    *     operation's waiter on the server
    */
   StoreResponse call(StoreRequest.Builder request, long timeoutNanos) throws TimeoutException, InterruptedException {
-    CompletableFuture<StoreResponse> answer = new CompletableFuture<>();
-    inflight = answer;
+    answer = null;
+    waiter = Thread.currentThread();
     StatusRuntimeException failed = ended;
     if (failed != null) {
       throw failed;
     }
-    requests.onNext(request.setId(++nextId).build());
-    // Most answers arrive within tens of microseconds; spinning that long first saves the caller the
-    // wake-up from park, which under load costs more than the answer (docs/benchmarks/rendezvous.md:
-    // 1.5-1.9x the single-client throughput on the 2-core VM). Longer waits park as before.
-    long spinUntil = System.nanoTime() + SPIN_NANOS;
-    while (!answer.isDone() && System.nanoTime() - spinUntil < 0) {
-      Thread.onSpinWait();
+    long spin = spinNanos();
+    if (spin > 0) {
+      answerExpected.accept(spin);
     }
+    long sent = System.nanoTime();
+    requests.onNext(request.setId(++nextId).build());
+    StoreResponse response;
     try {
-      return timeoutNanos < 0 ? answer.get() : answer.get(timeoutNanos, TimeUnit.NANOSECONDS);
-    } catch (ExecutionException e) {
-      throw (StatusRuntimeException) e.getCause();
+      response = await(sent, spin, timeoutNanos);
     } catch (TimeoutException | InterruptedException e) {
       cancel(e instanceof TimeoutException ? "the operation ran past its timeout" : "the caller was interrupted");
       throw e;
     }
+    answerEstimateNanos += (answeredAt - sent - answerEstimateNanos) / 8;
+    return response;
+  }
+
+  /** How long the next call spins before it parks: 0 while answers are slow. */
+  long spinNanos() {
+    return answerEstimateNanos <= MAX_SPIN_NANOS / 2 ? 2 * answerEstimateNanos : 0;
+  }
+
+  private StoreResponse await(long sent, long spin, long timeoutNanos) throws TimeoutException, InterruptedException {
+    long spinUntil = sent + spin;
+    StoreResponse r;
+    while ((r = answer) == null && ended == null && System.nanoTime() - spinUntil < 0) {
+      Thread.onSpinWait();
+    }
+    while (r == null) {
+      StatusRuntimeException failed = ended;
+      if (failed != null) {
+        throw failed;
+      }
+      long left = timeoutNanos < 0 ? Long.MAX_VALUE : sent + timeoutNanos - System.nanoTime();
+      if (left <= 0) {
+        throw new TimeoutException();
+      }
+      parked = true;
+      if (answer == null && ended == null) {
+        if (timeoutNanos < 0) {
+          LockSupport.park(this);
+        } else {
+          LockSupport.parkNanos(this, left);
+        }
+      }
+      parked = false;
+      if (Thread.interrupted()) {
+        throw new InterruptedException();
+      }
+      r = answer;
+    }
+    return r;
   }
 
   boolean usable() {
@@ -87,7 +149,9 @@ final class StoreSessionCall implements ClientResponseObserver<StoreRequest, Sto
 
   @Override
   public void onNext(StoreResponse response) {
-    inflight.complete(response);
+    answeredAt = System.nanoTime();
+    answer = response;
+    wake();
   }
 
   @Override
@@ -102,9 +166,12 @@ final class StoreSessionCall implements ClientResponseObserver<StoreRequest, Sto
 
   private void end(StatusRuntimeException status) {
     ended = status;
-    CompletableFuture<StoreResponse> waiting = inflight;
-    if (waiting != null) {
-      waiting.completeExceptionally(status);
+    wake();
+  }
+
+  private void wake() {
+    if (parked) {
+      LockSupport.unpark(waiter);
     }
   }
 }
