@@ -335,9 +335,19 @@ public final class CpuDispatchBackend implements DispatchBackend {
     int numRanks = numExperts / numLocalExperts;
     long messageBytes = DispatchLayout.DISPATCH_HEADER_BYTES + (useFp8 ? hidden + 4L * numScales : 2L * hidden);
 
-    // Cast every token once into its send slot. Absolute bulk puts into disjoint slots: safe from several
-    // threads, as the buffer's position is never touched. (Putting each token right after its cast, as
-    // combine does with its rows, was not clearly faster on the device host: docs/benchmarks/dataplane.md.)
+    // Slots are taken in token order (the receiver's rows follow it), before any thread casts.
+    int[] expertCount = new int[numExperts];
+    int[] slotOf = new int[numTokens * numTopk];
+    for (int i = 0; i < slotOf.length; i++) {
+      int expert = topkIdx[i];
+      slotOf[i] = expert < 0 || !live(expert / numLocalExperts) ? -1 : expertCount[expert]++;
+    }
+    // Cast every token once into its send slot (absolute bulk puts into disjoint slots: safe from several
+    // threads, as the buffer's position is never touched), then write each token to recv[e_l][rank][slot]
+    // of every selected expert's owner. With put lanes a range puts its own tokens right after casting
+    // them, in the same hand-off to the compute threads: waking the helpers costs 350-400 us per hand-off
+    // on the device host (docs/benchmarks/dataplane.md). Without lanes the rank's thread puts afterwards.
+    boolean putInCastPass = putThreads == compute;
     phaseTimes.start();
     compute.forRanges(numTokens, 1, (range, from, to) -> {
       Fp8Codec.RowCaster caster = useFp8 ? new Fp8Codec.RowCaster(hidden) : null;
@@ -355,24 +365,15 @@ public final class CpuDispatchBackend implements DispatchBackend {
           shorts.put(payload / 2, x, t * hidden, hidden);
         }
       }
-    });
-    phaseTimes.end(PhaseTimes.Phase.DISPATCH_CAST);
-
-    // Write each token to recv[e_l][rank][slot] of every selected expert's owner. Slots are taken in token
-    // order (the receiver's rows follow it); then the puts are spread over the compute threads' lanes.
-    int[] expertCount = new int[numExperts];
-    int[] slotOf = new int[numTokens * numTopk];
-    for (int i = 0; i < slotOf.length; i++) {
-      int expert = topkIdx[i];
-      slotOf[i] = expert < 0 || !live(expert / numLocalExperts) ? -1 : expertCount[expert]++;
-    }
-    putThreads.forRanges(numTokens, 1, (range, from, to) -> {
-      RangePuts puts = putsOfRange[range];
-      puts.clear();
-      for (int t = from; t < to; t++) {
-        putToken(b, range, t, topkIdx, numTopk, slotOf, messageBytes, puts);
+      if (putInCastPass) {
+        putRange(b, range, from, to, topkIdx, numTopk, slotOf, messageBytes);
       }
     });
+    phaseTimes.end(PhaseTimes.Phase.DISPATCH_CAST);
+    if (!putInCastPass) {
+      putThreads.forRanges(numTokens, 1,
+          (range, from, to) -> putRange(b, range, from, to, topkIdx, numTopk, slotOf, messageBytes));
+    }
     Set<Integer> destinations = destinationsOfPuts(numTokens);
     phaseTimes.end(PhaseTimes.Phase.DISPATCH_PUTS);
     // Counters after data: as soon as a destination's puts are flushed, count+1 goes into
@@ -409,6 +410,16 @@ public final class CpuDispatchBackend implements DispatchBackend {
     DispatchResult result = readReceived(b, numRanks, numTokens, useFp8, counts);
     phaseTimes.end(PhaseTimes.Phase.DISPATCH_RESULT);
     return result;
+  }
+
+  /** The tokens {@code [from, to)} of compute range {@code range}, on its lane. */
+  private void putRange(
+      int b, int range, int from, int to, int[] topkIdx, int numTopk, int[] slotOf, long messageBytes) {
+    RangePuts puts = putsOfRange[range];
+    puts.clear();
+    for (int t = from; t < to; t++) {
+      putToken(b, range, t, topkIdx, numTopk, slotOf, messageBytes, puts);
+    }
   }
 
   /** Token {@code t}'s send slot to every selected expert's owner, at the slot {@code slotOf} numbered. */

@@ -13,9 +13,9 @@ public final class PhaseTimes {
 
   /** The phases in call order; dispatch runs the first five, combine the last five. */
   public enum Phase {
-    /** fp8 cast (or bf16 copy) of every token into its send slot. */
+    /** fp8 cast (or bf16 copy) of every token into its send slot; with put lanes also its puts. */
     DISPATCH_CAST,
-    /** Issuing the data puts (and same-rank copies). */
+    /** The data puts (and same-rank copies) when they do not go out in the cast pass (no lanes). */
     DISPATCH_PUTS,
     /** Flushing the data, then putting and flushing the counters. */
     DISPATCH_FLUSH_SIGNAL,
