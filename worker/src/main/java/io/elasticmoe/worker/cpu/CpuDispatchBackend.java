@@ -487,54 +487,21 @@ public final class CpuDispatchBackend implements DispatchBackend {
     long startNanos = startCall();
     long deadline = startNanos + timeout.toNanos();
     int b = flipBuffer();
-    int hidden = layout.hidden();
     int numLocalExperts = layout.numLocalExperts();
     int numRanks = handle.numRanks();
     int numExperts = numRanks * numLocalExperts;
-    int rowsPerExpert = handle.rowsPerExpert();
-    int[] srcInfo = handle.srcInfo();
 
     // Stage every row to return into its send slot, then put it to recv[global expert][source token] of
     // the rank it came from: with put lanes in one pass per row (the staged row still in this core's
     // cache), otherwise the rank's thread puts after the staging.
     boolean putInStagePass = putThreads == compute;
     phaseTimes.start();
-    compute.forRanges(numLocalExperts, 1, (range, fromExpert, toExpert) -> {
-      RangePuts puts = putsOfRange[range];
-      puts.clear();
-      for (int localExpert = fromExpert; localExpert < toExpert; localExpert++) {
-        for (int src = 0; src < numRanks; src++) {
-          if (!live(src)) {
-            continue;
-          }
-          int begin = handle.begin(localExpert, src);
-          for (int row = begin; row < begin + handle.count(localExpert, src); row++) {
-            int slot = (int) layout.combineSendSlotOffset(b, localExpert, row);
-            shorts.put(slot / 2, y, (localExpert * rowsPerExpert + row) * hidden, hidden);
-            if (putInStagePass) {
-              putCombineRow(b, range, localExpert, src, row, srcInfo[localExpert * rowsPerExpert + row], puts);
-            }
-          }
-        }
-      }
-    });
+    compute.forRanges(numLocalExperts, 1, (range, fromExpert, toExpert) ->
+        returnRows(b, range, fromExpert, toExpert, y, handle, true, putInStagePass));
     phaseTimes.end(PhaseTimes.Phase.COMBINE_STAGE);
     if (!putInStagePass) {
-      putThreads.forRanges(numLocalExperts, 1, (range, fromExpert, toExpert) -> {
-        RangePuts puts = putsOfRange[range];
-        puts.clear();
-        for (int localExpert = fromExpert; localExpert < toExpert; localExpert++) {
-          for (int src = 0; src < numRanks; src++) {
-            if (!live(src)) {
-              continue;
-            }
-            int begin = handle.begin(localExpert, src);
-            for (int row = begin; row < begin + handle.count(localExpert, src); row++) {
-              putCombineRow(b, range, localExpert, src, row, srcInfo[localExpert * rowsPerExpert + row], puts);
-            }
-          }
-        }
-      });
+      putThreads.forRanges(numLocalExperts, 1, (range, fromExpert, toExpert) ->
+          returnRows(b, range, fromExpert, toExpert, y, handle, false, true));
     }
     Set<Integer> destinations = destinationsOfPuts(numLocalExperts);
     phaseTimes.end(PhaseTimes.Phase.COMBINE_PUTS);
@@ -567,6 +534,38 @@ public final class CpuDispatchBackend implements DispatchBackend {
     short[] out = reduce(b, topkIdx, topkWeights, handle.numTokens());
     phaseTimes.end(PhaseTimes.Phase.COMBINE_REDUCE);
     return out;
+  }
+
+  /**
+   * The rows local experts {@code [fromExpert, toExpert)} return to live sources, on compute range
+   * {@code range}: each staged into its send slot and/or put (on the range's lane) to its source token.
+   */
+  private void returnRows(
+      int b, int range, int fromExpert, int toExpert, short[] y, DispatchHandle handle, boolean stage, boolean put) {
+    int hidden = layout.hidden();
+    int rowsPerExpert = handle.rowsPerExpert();
+    int[] srcInfo = handle.srcInfo();
+    RangePuts puts = putsOfRange[range];
+    if (put) {
+      puts.clear();
+    }
+    for (int localExpert = fromExpert; localExpert < toExpert; localExpert++) {
+      for (int src = 0; src < handle.numRanks(); src++) {
+        if (!live(src)) {
+          continue;
+        }
+        int begin = handle.begin(localExpert, src);
+        for (int row = begin; row < begin + handle.count(localExpert, src); row++) {
+          if (stage) {
+            int slot = (int) layout.combineSendSlotOffset(b, localExpert, row);
+            shorts.put(slot / 2, y, (localExpert * rowsPerExpert + row) * hidden, hidden);
+          }
+          if (put) {
+            putCombineRow(b, range, localExpert, src, row, srcInfo[localExpert * rowsPerExpert + row], puts);
+          }
+        }
+      }
+    }
   }
 
   /** A staged combine row of {@code localExpert} back to {@code src}, into the slot of its source token. */
