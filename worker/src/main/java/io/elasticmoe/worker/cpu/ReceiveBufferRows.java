@@ -62,10 +62,12 @@ final class ReceiveBufferRows implements ReceivedRows {
   public void toFloat(int row, float[] dst, int offset) {
     int payload = payload(row);
     if (fp8) {
-      for (int c = 0; c < hidden; c++) {
-        float scale = buffer.getFloat(payload + hidden + 4 * (c / DispatchLayout.CHANNELS_PER_SCALE));
-        dst[offset + c] = Fp8Codec.decode(buffer.get(payload + c)) * scale;
-      }
+      // Bulk reads, then the codec's own uncast: one definition of decode·scale for every backend.
+      byte[] codes = new byte[hidden];
+      float[] rowScales = new float[numScales];
+      fp8Codes(row, codes, 0);
+      scales(row, rowScales, 0);
+      Fp8Codec.uncastRow(codes, 0, rowScales, 0, hidden, dst, offset);
     } else {
       for (int c = 0; c < hidden; c++) {
         dst[offset + c] = Bf16.toFloat(buffer.getShort(payload + 2 * c));
