@@ -67,6 +67,60 @@ class ComputePoolTest {
   }
 
   @Test
+  void backToBackHandOffsReuseTheHelpersWithoutLosingAWakeUp() {
+    // Each helper is handed a range, unparked and waited for thousands of times in a row: a lost wake-up
+    // (of a helper or of the waiting caller) would hang this test, a stale slot would double-count.
+    try (ComputePool pool = new ComputePool(4)) {
+      long[] sums = new long[4];
+      for (int round = 0; round < 20_000; round++) {
+        int n = 4 + round % 13;
+        pool.forRanges(n, 1, (range, from, to) -> {
+          for (int i = from; i < to; i++) {
+            sums[range] += i;
+          }
+        });
+      }
+      long expected = 0;
+      for (int round = 0; round < 20_000; round++) {
+        int n = 4 + round % 13;
+        expected += (long) n * (n - 1) / 2;
+      }
+      assertThat(sums[0] + sums[1] + sums[2] + sums[3]).isEqualTo(expected);
+    }
+  }
+
+  @Test
+  void aFailureIsReportedOnceAndTheNextCallRunsNormally() {
+    try (ComputePool pool = new ComputePool(3)) {
+      assertThatThrownBy(() -> pool.forRanges(3, 1, (range, from, to) -> {
+        if (range == 2) {
+          throw new IllegalArgumentException("helper range failed");
+        }
+      })).isInstanceOf(IllegalArgumentException.class).hasMessage("helper range failed");
+      AtomicIntegerArray runs = new AtomicIntegerArray(3);
+      pool.forRanges(3, 1, (range, from, to) -> runs.incrementAndGet(range));
+      assertThat(runs.get(0) + runs.get(1) + runs.get(2)).isEqualTo(3);
+    }
+  }
+
+  @Test
+  void closeEndsTheHelperThreads() throws InterruptedException {
+    Set<Thread> before = Set.copyOf(Thread.getAllStackTraces().keySet());
+    ComputePool pool = new ComputePool(3);
+    pool.forRanges(3, 1, (range, from, to) -> { });
+    Set<Thread> helpers = ConcurrentHashMap.newKeySet();
+    Thread.getAllStackTraces().keySet().stream()
+        .filter(t -> !before.contains(t) && t.getName().startsWith("ep-compute-"))
+        .forEach(helpers::add);
+    assertThat(helpers).hasSize(2);
+    pool.close();
+    for (Thread helper : helpers) {
+      helper.join(5_000);
+      assertThat(helper.isAlive()).as(helper.getName()).isFalse();
+    }
+  }
+
+  @Test
   void rejectsNoThreadsAndNoRanks() {
     assertThatThrownBy(() -> new ComputePool(0)).hasMessage("compute threads is 0; it must be at least 1");
     assertThatThrownBy(() -> ComputePool.defaultThreads(0))
