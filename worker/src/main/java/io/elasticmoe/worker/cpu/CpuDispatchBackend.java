@@ -70,6 +70,13 @@ public final class CpuDispatchBackend implements DispatchBackend {
   private final FloatBuffer floats;
   private final ByteBuffer staging;
   private final boolean[] connected;
+  /**
+   * Per rank, its buffer as a view in this process where one exists: our own, and peers that UCX maps here
+   * (same host, shared memory; UcxTransport#mappedBuffer). Rows and signals for those are stored straight
+   * into it; the others are put. Null where only puts reach the rank.
+   */
+  private final ByteBuffer[] rankBuffers;
+  private final ShortBuffer[] rankShorts;
   private final int[] mask;
   private final long livenessStagingOffset;
   private final long livenessIntervalNanos;
@@ -169,6 +176,10 @@ public final class CpuDispatchBackend implements DispatchBackend {
     this.connected = new boolean[layout.maxRanks()];
     this.mask = new int[layout.maxRanks()];
     connected[rank] = true;
+    this.rankBuffers = new ByteBuffer[layout.maxRanks()];
+    this.rankShorts = new ShortBuffer[layout.maxRanks()];
+    rankBuffers[rank] = buffer;
+    rankShorts[rank] = shorts;
     this.compute = new ComputePool(computeThreads);
     this.putThreads = putLanes ? compute : new ComputePool(1);
     this.putsOfRange = new RangePuts[computeThreads];
@@ -205,6 +216,8 @@ public final class CpuDispatchBackend implements DispatchBackend {
       byte[] metadata = progressingWhile(() -> store.get(KEY_PREFIX + peer, storeTimeout));
       if (!transport.isConnectedTo(peer, metadata)) {
         transport.connect(peer, metadata);
+        rankBuffers[peer] = transport.mappedBuffer(peer);
+        rankShorts[peer] = rankBuffers[peer] == null ? null : rankBuffers[peer].asShortBuffer();
       }
       connected[peer] = true;
       mask[peer] = activate ? 0 : 1;
@@ -288,6 +301,9 @@ public final class CpuDispatchBackend implements DispatchBackend {
       if (peer == rank) {
         continue;
       }
+      // Dropped first: disconnecting unmaps the peer's buffer.
+      rankBuffers[peer] = null;
+      rankShorts[peer] = null;
       transport.disconnect(peer);
       connected[peer] = false;
       mask[peer] = 0;
@@ -344,9 +360,9 @@ public final class CpuDispatchBackend implements DispatchBackend {
     }
     // Cast every token once into its send slot (absolute bulk puts into disjoint slots: safe from several
     // threads, as the buffer's position is never touched), then write each token to recv[e_l][rank][slot]
-    // of every selected expert's owner. With put lanes a range puts its own tokens right after casting
-    // them, in the same hand-off to the compute threads: waking the helpers costs 350-400 us per hand-off
-    // on the device host (docs/benchmarks/dataplane.md). Without lanes the rank's thread puts afterwards.
+    // of every selected expert's owner. A range writes its own tokens right after casting them, in the same
+    // hand-off to the compute threads: a copy into a mapped owner's buffer from any thread, a put where the
+    // range has its own lane. Without lanes the rank's thread puts to the other owners afterwards.
     boolean putInCastPass = putThreads == compute;
     phaseTimes.start();
     compute.forRanges(numTokens, 1, (range, from, to) -> {
@@ -365,14 +381,12 @@ public final class CpuDispatchBackend implements DispatchBackend {
           shorts.put(payload / 2, x, t * hidden, hidden);
         }
       }
-      if (putInCastPass) {
-        putRange(b, range, from, to, topkIdx, numTopk, slotOf, messageBytes);
-      }
+      putRange(b, range, from, to, topkIdx, numTopk, slotOf, messageBytes, true, putInCastPass);
     });
     phaseTimes.end(PhaseTimes.Phase.DISPATCH_CAST);
     if (!putInCastPass) {
       putThreads.forRanges(numTokens, 1,
-          (range, from, to) -> putRange(b, range, from, to, topkIdx, numTopk, slotOf, messageBytes));
+          (range, from, to) -> putRange(b, range, from, to, topkIdx, numTopk, slotOf, messageBytes, false, true));
     }
     Set<Integer> destinations = destinationsOfPuts(numTokens);
     phaseTimes.end(PhaseTimes.Phase.DISPATCH_PUTS);
@@ -412,19 +426,24 @@ public final class CpuDispatchBackend implements DispatchBackend {
     return result;
   }
 
-  /** The tokens {@code [from, to)} of compute range {@code range}, on its lane. */
+  /**
+   * The tokens {@code [from, to)} of compute range {@code range} to the owners whose buffer is mapped here
+   * ({@code mapped}) and/or to the others, on the range's lane ({@code unmapped}).
+   */
   private void putRange(
-      int b, int range, int from, int to, int[] topkIdx, int numTopk, int[] slotOf, long messageBytes) {
+      int b, int range, int from, int to, int[] topkIdx, int numTopk, int[] slotOf, long messageBytes,
+      boolean mapped, boolean unmapped) {
     RangePuts puts = putsOfRange[range];
     puts.clear();
     for (int t = from; t < to; t++) {
-      putToken(b, range, t, topkIdx, numTopk, slotOf, messageBytes, puts);
+      putToken(b, range, t, topkIdx, numTopk, slotOf, messageBytes, mapped, unmapped, puts);
     }
   }
 
   /** Token {@code t}'s send slot to every selected expert's owner, at the slot {@code slotOf} numbered. */
   private void putToken(
-      int b, int range, int t, int[] topkIdx, int numTopk, int[] slotOf, long messageBytes, RangePuts puts) {
+      int b, int range, int t, int[] topkIdx, int numTopk, int[] slotOf, long messageBytes,
+      boolean mapped, boolean unmapped, RangePuts puts) {
     int numLocalExperts = layout.numLocalExperts();
     long source = layout.dispatchSendSlotOffset(b, t);
     for (int k = 0; k < numTopk; k++) {
@@ -433,8 +452,11 @@ public final class CpuDispatchBackend implements DispatchBackend {
         continue;
       }
       int expert = topkIdx[t * numTopk + k];
-      long target = layout.dispatchRecvSlotOffset(b, expert % numLocalExperts, rank, slot);
-      write(range, expert / numLocalExperts, source, target, messageBytes, puts);
+      int owner = expert / numLocalExperts;
+      if (rankBuffers[owner] != null ? mapped : unmapped) {
+        long target = layout.dispatchRecvSlotOffset(b, expert % numLocalExperts, rank, slot);
+        write(range, owner, source, target, messageBytes, puts);
+      }
     }
   }
 
@@ -490,9 +512,9 @@ public final class CpuDispatchBackend implements DispatchBackend {
     int numRanks = handle.numRanks();
     int numExperts = numRanks * numLocalExperts;
 
-    // Stage every row to return into its send slot, then put it to recv[global expert][source token] of
-    // the rank it came from: with put lanes in one pass per row (the staged row still in this core's
-    // cache), otherwise the rank's thread puts after the staging.
+    // Every row goes to recv[global expert][source token] of the rank it came from: copied straight from y
+    // into a mapped buffer (ours included), else staged into its send slot and put: with put lanes in the
+    // same pass (the staged row still in this core's cache), otherwise by the rank's thread afterwards.
     boolean putInStagePass = putThreads == compute;
     phaseTimes.start();
     compute.forRanges(numLocalExperts, 1, (range, fromExpert, toExpert) ->
@@ -537,7 +559,8 @@ public final class CpuDispatchBackend implements DispatchBackend {
 
   /**
    * The rows local experts {@code [fromExpert, toExpert)} return to live sources, on compute range
-   * {@code range}: each staged into its send slot and/or put (on the range's lane) to its source token.
+   * {@code range}: into a mapped source buffer directly (in the {@code stage} pass), else staged into its
+   * send slot and/or put (on the range's lane) to its source token.
    */
   private void returnRows(
       int b, int range, int fromExpert, int toExpert, short[] y, DispatchHandle handle, boolean stage, boolean put) {
@@ -554,6 +577,17 @@ public final class CpuDispatchBackend implements DispatchBackend {
           continue;
         }
         int begin = handle.begin(localExpert, src);
+        ShortBuffer mapped = rankShorts[src];
+        if (mapped != null) {
+          if (stage) {
+            int expert = rank * layout.numLocalExperts() + localExpert;
+            for (int row = begin; row < begin + handle.count(localExpert, src); row++) {
+              int target = (int) layout.combineRecvSlotOffset(b, expert, srcInfo[localExpert * rowsPerExpert + row]);
+              mapped.put(target / 2, y, (localExpert * rowsPerExpert + row) * hidden, hidden);
+            }
+          }
+          continue;
+        }
         for (int row = begin; row < begin + handle.count(localExpert, src); row++) {
           if (stage) {
             int slot = (int) layout.combineSendSlotOffset(b, localExpert, row);
@@ -620,8 +654,9 @@ public final class CpuDispatchBackend implements DispatchBackend {
 
   /** From compute range {@code range} (on its own lane): one message to {@code owner}, or a local copy. */
   private void write(int range, int owner, long sourceOffset, long targetOffset, long bytes, RangePuts puts) {
-    if (owner == rank) {
-      buffer.put((int) targetOffset, buffer, (int) sourceOffset, (int) bytes);
+    ByteBuffer mapped = rankBuffers[owner];
+    if (mapped != null) {
+      mapped.put((int) targetOffset, buffer, (int) sourceOffset, (int) bytes);
     } else if (transport.putOnLane(range, owner, transport.addressOf(sourceOffset), targetOffset, bytes)) {
       puts.written[owner] = true;
     } else {
@@ -649,9 +684,15 @@ public final class CpuDispatchBackend implements DispatchBackend {
     return destinations;
   }
 
+  /**
+   * One counter or flag to {@code owner}: a volatile store into a mapped buffer (after the rows, which the
+   * compute threads stored before handing back: the owner that reads it sees them), else a put whose flush
+   * follows the rows' flush.
+   */
   private void signal(int owner, int stagingOffset, long targetOffset, Set<Integer> signalled) {
-    if (owner == rank) {
-      LONGS.setVolatile(buffer, (int) targetOffset, staging.getLong(stagingOffset));
+    ByteBuffer mapped = rankBuffers[owner];
+    if (mapped != null) {
+      LONGS.setVolatile(mapped, (int) targetOffset, staging.getLong(stagingOffset));
       return;
     }
     if (transport.put(owner, transport.stagingAddress() + stagingOffset, targetOffset, 8)) {
@@ -722,9 +763,13 @@ public final class CpuDispatchBackend implements DispatchBackend {
     lastLivenessNanos = now;
     staging.putLong((int) livenessStagingOffset, ++livenessCount);
     for (int peer = 0; peer < layout.maxRanks(); peer++) {
-      if (peer != rank && live(peer)
-          && !transport.put(peer, transport.stagingAddress() + livenessStagingOffset,
-              layout.livenessWordOffset(rank), 8)) {
+      if (peer == rank || !live(peer)) {
+        continue;
+      }
+      if (rankBuffers[peer] != null) {
+        LONGS.setVolatile(rankBuffers[peer], (int) layout.livenessWordOffset(rank), livenessCount);
+      } else if (!transport.put(peer, transport.stagingAddress() + livenessStagingOffset,
+          layout.livenessWordOffset(rank), 8)) {
         maskPeer(peer, 0);
       }
     }

@@ -38,6 +38,10 @@ import org.openucx.jucx.ucp.UcpWorkerParams;
  * is the only completion point, which is why the data-before-counter rule is "data puts, flush, counter
  * puts".
  *
+ * <p>Where UCX can map a peer's buffer into this process (same host, shared memory), {@link #mappedBuffer}
+ * hands it out as a view: the backend then stores into it directly and needs neither puts nor flushes
+ * for that peer.
+ *
  * <p>Metadata published for peers: worker address, the buffer's packed rkey and its base address.
  */
 public final class UcxTransport implements AutoCloseable {
@@ -58,7 +62,10 @@ public final class UcxTransport implements AutoCloseable {
   private final List<UcpRequest> abandoned = new ArrayList<>();
 
   /** Index i of {@code endpoints} and {@code rkeys} is lane i. */
-  private record Peer(UcpEndpoint[] endpoints, UcpRemoteKey[] rkeys, long remoteBase, long remoteBytes, byte[] metadata) {}
+  /** {@code mapped}: the peer's buffer mapped into this process (see {@link #mappedBuffer}), or null. */
+  private record Peer(
+      UcpEndpoint[] endpoints, UcpRemoteKey[] rkeys, long remoteBase, long remoteBytes, byte[] metadata,
+      ByteBuffer mapped) {}
 
   /** Shared memory between processes of one host; what the CPU backend uses when every rank is local. */
   public static final String HOST_TRANSPORTS = "sm,self";
@@ -163,7 +170,8 @@ public final class UcxTransport implements AutoCloseable {
       endpoints[lane] = lanes[lane].newEndpoint(params);
       rkeys[lane] = endpoints[lane].unpackRemoteKey(rkeyBuffer);
     }
-    peers.put(rank, new Peer(endpoints, rkeys, remoteBase, remoteBytes, metadata.clone()));
+    peers.put(rank, new Peer(endpoints, rkeys, remoteBase, remoteBytes, metadata.clone(),
+        RemoteKeyPointer.map(rkeys[0], remoteBase, remoteBytes)));
     failedPeers.remove(rank);
   }
 
@@ -179,6 +187,21 @@ public final class UcxTransport implements AutoCloseable {
 
   public boolean isConnected(int rank) {
     return peers.containsKey(rank);
+  }
+
+  /**
+   * {@code rank}'s whole buffer as a view in this process, where UCX maps it here (a peer on this host in
+   * shared memory); null where only puts reach it. Writing into the view is writing into the peer's buffer:
+   * complete when the store is, ordered like any store of this process (a release store after the data
+   * publishes it). Valid until {@link #disconnect} of that rank, which unmaps it: callers drop their
+   * references there.
+   */
+  public ByteBuffer mappedBuffer(int rank) {
+    Peer peer = peers.get(rank);
+    if (peer == null) {
+      throw new IllegalStateException("rank " + rank + " is not connected; connected: " + peers.keySet());
+    }
+    return peer.mapped();
   }
 
   public void disconnect(int rank) {

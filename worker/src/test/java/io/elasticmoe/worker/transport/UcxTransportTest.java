@@ -85,6 +85,34 @@ class UcxTransportTest {
     }
   }
 
+  /** A same-host peer's buffer is mapped here: a store into the view is in the peer's buffer, no put. */
+  @Test
+  void aSameHostPeersBufferIsMappedAndStoresIntoItLandInThePeersBuffer() {
+    try (UcxTransport a = new UcxTransport(1 << 20, 64, UcxTransport.HOST_TRANSPORTS);
+        UcxTransport b = new UcxTransport(1 << 20, 64, UcxTransport.HOST_TRANSPORTS)) {
+      a.connect(1, b.localMetadata());
+      java.nio.ByteBuffer peer = a.mappedBuffer(1);
+      assertThat(peer).isNotNull();
+      assertThat(peer.capacity()).isEqualTo(1 << 20);
+      peer.putLong(0, 0x0102030405060708L);
+      peer.putLong((1 << 20) - 8, -7L);
+      assertThat(b.buffer().getLong(0)).isEqualTo(0x0102030405060708L);
+      assertThat(b.buffer().getLong((1 << 20) - 8)).isEqualTo(-7L);
+      a.disconnect(1);
+      assertThatThrownBy(() -> a.mappedBuffer(1)).hasMessageContaining("rank 1 is not connected");
+    }
+  }
+
+  /** Over tcp alone UCX maps nothing: the peer is reached by puts only. */
+  @Test
+  void aPeerReachedOverTcpHasNoMappedBuffer() {
+    try (UcxTransport a = new UcxTransport(4096, 64, "tcp,self");
+        UcxTransport b = new UcxTransport(4096, 64, "tcp,self")) {
+      a.connect(1, b.localMetadata());
+      assertThat(a.mappedBuffer(1)).isNull();
+    }
+  }
+
   @Test
   void putsOnEveryLaneFromTheirOwnThreadsLandAndOneFlushCompletesThem() throws Exception {
     int rowBytes = 7408;
