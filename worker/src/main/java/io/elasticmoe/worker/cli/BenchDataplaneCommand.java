@@ -69,6 +69,10 @@ public final class BenchDataplaneCommand implements Callable<Integer> {
       description = "ucx_perftest iterations; 0 skips the baseline (default: ${DEFAULT-VALUE}).")
   int baselineIterations;
 
+  @Option(names = "--baseline-runs", defaultValue = "3",
+      description = "ucx_perftest runs per message size; the ratio uses their median (default: ${DEFAULT-VALUE}).")
+  int baselineRuns;
+
  @Option(names = "--compute-threads", defaultValue = "0",
       description = "Compute threads per rank (cast, row copies, reduction); 0 = the backend's default, the"
           + " available processors / --ranks (default: ${DEFAULT-VALUE}).")
@@ -99,6 +103,9 @@ public final class BenchDataplaneCommand implements Callable<Integer> {
     if (iterations < 1) {
       throw new CommandLine.ParameterException(spec.commandLine(), "--iterations is " + iterations + "; at least 1");
     }
+    if (baselineRuns < 1) {
+      throw new CommandLine.ParameterException(spec.commandLine(), "--baseline-runs is " + baselineRuns + "; at least 1");
+    }
     if (computeThreads < 0) {
       throw new CommandLine.ParameterException(spec.commandLine(),
           "--compute-threads is " + computeThreads + "; it must be 0 (default) or more");
@@ -120,7 +127,7 @@ public final class BenchDataplaneCommand implements Callable<Integer> {
     for (int hidden : hiddenSizes) {
       DataplaneBenchConfig config = new DataplaneBenchConfig(
           ranks, tokens, hidden, topk, expertsPerRank, fp8, warmup, iterations, transports, computeThreads);
-      DataplaneBenchmark.Result r = DataplaneBenchmark.run(config, baselineIterations, System.out);
+      DataplaneBenchmark.Result r = DataplaneBenchmark.run(config, baselineIterations, baselineRuns, System.out);
       out.printf("backend=cpu ranks=%d tokens=%d hidden=%d topk=%d experts/rank=%d dispatch=%s combine=bf16 tls=%s"
           + " compute-threads=%d%n", ranks, tokens, hidden, topk, expertsPerRank, dispatchDtype, transports,
           r.computeThreads());
