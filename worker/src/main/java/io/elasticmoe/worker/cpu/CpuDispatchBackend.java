@@ -410,18 +410,25 @@ public final class CpuDispatchBackend implements DispatchBackend {
     maskFailed(transport.flush(signalled, deadline, owner -> {}, this::keepAlive), startNanos);
     phaseTimes.end(PhaseTimes.Phase.DISPATCH_FLUSH_SIGNAL);
 
-    // Wait for every live source, then read with the final mask so counts only cover unmasked ranks.
+    // Wait for every live source, then read with the final mask so counts only cover unmasked ranks. Each
+    // source's headers (the source token of each row: cache misses on lines a peer just wrote) are read as
+    // soon as its counter is seen, while later sources may still be writing.
     long[] counts = new long[numLocalExperts * numRanks];
+    int[][] tokensOfSource = new int[numLocalExperts * numRanks][];
     for (int localExpert = 0; localExpert < numLocalExperts; localExpert++) {
       for (int src = 0; src < numRanks; src++) {
         if (live(src)) {
-          counts[localExpert * numRanks + src] =
-              awaitSignal(layout.dispatchCountOffset(b, localExpert, src), src) - 1;
+          int i = localExpert * numRanks + src;
+          counts[i] = awaitSignal(layout.dispatchCountOffset(b, localExpert, src), src) - 1;
+          tokensOfSource[i] = new int[(int) Math.max(0, counts[i])];
+          for (int slot = 0; slot < tokensOfSource[i].length; slot++) {
+            tokensOfSource[i][slot] = buffer.getInt((int) layout.dispatchRecvSlotOffset(b, localExpert, src, slot));
+          }
         }
       }
     }
     phaseTimes.end(PhaseTimes.Phase.DISPATCH_WAIT);
-    DispatchResult result = readReceived(b, numRanks, numTokens, useFp8, counts);
+    DispatchResult result = readReceived(b, numRanks, numTokens, useFp8, counts, tokensOfSource);
     phaseTimes.end(PhaseTimes.Phase.DISPATCH_RESULT);
     return result;
   }
@@ -462,9 +469,11 @@ public final class CpuDispatchBackend implements DispatchBackend {
 
   /**
    * The result as views into the receive region: per packed row the offset of its message, and the source
-   * token from the message header (what combine returns the row to). Only the headers are read here.
+   * token from the message header (what combine returns the row to), read while waiting
+   * ({@code tokensOfSource}, per local expert and source, by slot). Nothing is read from the buffer here.
    */
-  private DispatchResult readReceived(int b, int numRanks, int numTokens, boolean useFp8, long[] counts) {
+  private DispatchResult readReceived(
+      int b, int numRanks, int numTokens, boolean useFp8, long[] counts, int[][] tokensOfSource) {
     int numLocalExperts = layout.numLocalExperts();
     int rowsPerExpert = numRanks * layout.maxTokensPerRank();
     int[] recvCount = new int[numLocalExperts];
@@ -481,18 +490,16 @@ public final class CpuDispatchBackend implements DispatchBackend {
       }
       recvCount[localExpert] = begin;
     }
-    // On the rank's thread: a thousand header reads (cache misses on lines a peer just wrote) cost less
-    // than one hand-off to the compute threads.
     for (int localExpert = 0; localExpert < numLocalExperts; localExpert++) {
       for (int src = 0; src < numRanks; src++) {
         long countAndBegin = layoutRange[localExpert * numRanks + src];
         int count = (int) countAndBegin;
-        int begin = (int) (countAndBegin >>> 32);
+        int row = localExpert * rowsPerExpert + (int) (countAndBegin >>> 32);
+        if (count > 0) {
+          System.arraycopy(tokensOfSource[localExpert * numRanks + src], 0, srcInfo, row, count);
+        }
         for (int i = 0; i < count; i++) {
-          int row = localExpert * rowsPerExpert + begin + i;
-          int message = (int) layout.dispatchRecvSlotOffset(b, localExpert, src, i);
-          messageOffset[row] = message;
-          srcInfo[row] = buffer.getInt(message);
+          messageOffset[row + i] = (int) layout.dispatchRecvSlotOffset(b, localExpert, src, i);
         }
       }
     }
