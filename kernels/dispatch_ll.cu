@@ -1,6 +1,6 @@
 // Low-latency dispatch (DESIGN §6), one launch in two phases around a grid barrier:
-//  1. prepare: block 0 publishes this rank's live set (the mask at launch: nothing masks a rank before block 0
-//     plans, below) to every live same-host rank; eight warps per expert number the (token, k) entries bound
+//  1. prepare: block 0 publishes this rank's live set (the mask at launch, which nothing changes before the
+//     grid barrier) to every live same-host rank; eight warps per expert number the (token, k) entries bound
 //     for each expert in (token, k) order, which fixes every slot before any byte moves, so slot numbers (hence
 //     recv_x rows) equal the CPU backend's bit for bit (DeepEP's atomicAdd slots would not), and publish the
 //     expert's count to every live same-host rank above this one; every token is cast once into its send slot
@@ -20,9 +20,11 @@
 // layout, and two senders must never compute overlapping rows. Hence a sender stores to owner o in place only
 // if o is reachable through CUDA IPC, o published the same live set L as ours (then every in-place sender to o
 // used one L, and each reserved the rows of every source of L before it: no overlap), and every source of L
-// before this rank published its counts to us (a staged one cannot: its rows make ours fall back). The owner
-// checks each counter's packed row against its own layout (which drops sources masked mid-call); rows stored
-// in place elsewhere are first copied out to their receive slots, then everything not in place is packed.
+// before this rank published its counts to us (a staged one cannot: its rows make ours fall back). These
+// waits are bounded (exchange_wait_ns, a fraction of the timeout) and never mask: a late exchange only sends
+// rows to the slots, and liveness is decided by the count waits alone, as before the exchange existed. The
+// owner checks each counter's packed row against its own layout (which drops sources masked mid-call); rows
+// stored in place elsewhere are first copied out to their receive slots, then everything not in place is packed.
 // An in-place store happens only after its owner's live set of this call arrived, so after the owner's
 // stream-ordered work before this call (its reads of the last results, its zeroing of the outputs); and
 // after the plan the send loop never waits, so a sender the owner masked by timeout could store late only if

@@ -62,9 +62,6 @@ public final class CudaDispatchBackend implements DispatchBackend {
   /** Longest data-plane timeout (configs.cuh NUM_MAX_TIMEOUT_MILLIS). */
   public static final long MAX_TIMEOUT_MILLIS = 60_000;
 
-  /** Longest wait of dispatch for a peer's exchange (see {@link #exchangeWaitNanos}). */
-  static final long MAX_EXCHANGE_WAIT_NANOS = 1_000_000;
-
   private static final String KEY_PREFIX = "NIXL_EP/";
 
   private final DispatchLayout layout;
@@ -563,12 +560,13 @@ public final class CudaDispatchBackend implements DispatchBackend {
   }
 
   /**
-   * How long dispatch waits for a peer's exchange before storing its rows in the receive slots instead of in
-   * place: long enough for ranks that start a few hundred microseconds apart, and a small part of the timeout,
-   * so that a late exchange never holds this rank's sends long enough for a peer to time out on it.
+   * How long dispatch waits for a peer's exchange before storing rows in the receive slots instead of in
+   * place. Waiting for a late peer costs little (every rank's dispatch waits for its rows anyway), but a dead
+   * or disagreeing peer holds this rank's sends for the whole wait: an eighth of the timeout keeps that far
+   * from what would make a peer time out on this rank.
    */
   static long exchangeWaitNanos(Duration timeout) {
-    return Math.min(MAX_EXCHANGE_WAIT_NANOS, timeout.toNanos() / 8);
+    return timeout.toNanos() / 8;
   }
 
   /** Every offset and stride comes from {@link DispatchLayout} for buffer {@code b}. */
