@@ -37,8 +37,9 @@ import jcuda.driver.JCudaDriver;
  * completes before this call emits anything there (dispatch: its kernel, before its grid barrier; combine: a
  * memset ordered on the stream before the kernel); launch. Peers store into this rank's outputs of the
  * dispatch's buffer index at times its stream does not order (after its exchange of that call), which is why
- * the outputs exist once per buffer index and why results are read from the index the dispatch used. Kernels read {@code mask} (1 = not
- * live: masked or disconnected) on every send and wait, and set it when a peer stays silent past the timeout;
+ * the outputs exist once per buffer index and why results are read from the index the dispatch used. Kernels
+ * read {@code mask} (1 = not live: masked or disconnected) on every send and wait, and set it when a peer stays
+ * silent past the timeout;
  * the host reads it back after each synchronous call, latches the timeout in its own mask and queues a
  * {@link PeerTimeoutException}. The Java-array API of {@link DispatchBackend} copies inputs in and results out;
  * {@link #launchDispatch}/{@link #launchCombine} run on device-resident inputs without synchronising (bench).
