@@ -396,7 +396,7 @@ __device__ __forceinline__ void dispatch(const LowLatencyParams& p) {
         value = await_word<true>(p, signal, src, global_timer_ns() + static_cast<uint64_t>(p.timeout_ns));
       }
       counts[src] = value == 0 ? 0 : static_cast<int>((value & 0xffffffffull) - 1);
-      placed[src] = value & DISPATCH_IN_PLACE ? static_cast<int>((value >> 32) & (DISPATCH_IN_PLACE - 1) >> 32) : -1;
+      placed[src] = (value & DISPATCH_IN_PLACE) != 0 ? static_cast<int>((value >> 32) & ((DISPATCH_IN_PLACE - 1) >> 32)) : -1;
     }
     __syncthreads();
     if (threadIdx.x == 0) {
