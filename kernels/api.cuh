@@ -37,6 +37,10 @@ struct LowLatencyParams {
   uint64_t expert_done;   // scratch int32 [R_b·E_l]: rows of each expert stored so far in this call
   uint64_t grid_barrier;  // uint64: arrivals at dispatch's grid barrier, only ever incremented (grid_sync)
   uint64_t recv_mirror;   // the receive mirror (pinned host) whose next signals dispatch clears too; 0 = none
+  uint64_t peer_outputs;  // uint64_t[max_ranks]: each rank's dispatch-output block (DispatchLayout) through CUDA
+                          // IPC, ours for this rank; 0 = not IPC-reachable (staged or unconnected)
+  uint64_t expert_plan;   // scratch int32 [R_b·E_l]: where this call stores its rows for each expert: the first
+                          // packed row in the owner's outputs, -1 = the owner's receive slots, -2 = owner not live
   // Byte offsets and strides from DispatchLayout for the buffer index of this call.
   int64_t send_offset, send_slot_stride;
   int64_t recv_offset, recv_expert_stride, recv_rank_stride, recv_slot_stride;
@@ -45,9 +49,15 @@ struct LowLatencyParams {
   int64_t combine_recv_offset, combine_expert_stride, combine_token_stride;
   int64_t flag_offset, flag_stride;
   int64_t next_signal_offset, signal_bytes;  // the other buffer's signal region, cleared by dispatch
+  // Offsets in a dispatch-output block (peer_outputs) for the buffer index of this call.
+  int64_t live_set_offset, live_set_rank_stride;
+  int64_t count_vector_offset, count_vector_rank_stride;
+  int64_t out_x_offset, out_scales_offset, out_src_info_offset;
+  int64_t next_exchange_offset, exchange_bytes;  // the other buffer's exchange region, cleared by dispatch
   // Sizes of this step.
   int64_t rank, num_ranks, num_local_experts, max_tokens, num_tokens, num_topk;
   int64_t use_fp8, round_scale, timeout_ns;
+  int64_t exchange_wait_ns;  // the longest dispatch waits for a peer's live set or counts before storing in slots
 };
 
 }  // namespace elasticmoe

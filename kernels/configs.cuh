@@ -27,5 +27,12 @@
 // and its combine flags, at indices that coincide (count(e_l, src) and flag(expert) share words), so the host
 // staging proxy tells a flag from a count by this bit; dispatch counts (at most N + 1) never have it.
 #define COMBINE_FLAG_TAG 0x4000000000000000ull
+// DispatchLayout.DISPATCH_IN_PLACE: set in a dispatch count whose rows the sender stored in the owner's packed
+// outputs, from the row in bits 32..60 (DispatchCountWord); never in a combine flag, never in a staged count.
+#define DISPATCH_IN_PLACE 0x2000000000000000ull
+// DispatchLayout.LIVE_SET_RANKS_PER_WORD and LIVE_SET_PUBLISHED: a live-set word of the dispatch exchange holds
+// 32 ranks' bits and a marker, so an empty set still reads as published.
+#define NUM_LIVE_SET_RANKS_PER_WORD 32
+#define LIVE_SET_PUBLISHED 0x100000000ull
 // CudaDispatchBackend.MAX_TIMEOUT_MILLIS: the longest a kernel spins on one peer's signal before masking it.
 #define NUM_MAX_TIMEOUT_MILLIS 60000

@@ -1,15 +1,34 @@
 // Low-latency dispatch (DESIGN §6), one launch in two phases around a grid barrier:
-//  1. prepare: casts every token once into its send slot (fp8 per 128 channels, or bf16); eight warps per
-//     expert number the (token, k) entries bound for each expert in (token, k) order, which fixes every slot
-//     before any byte moves, so slot numbers (hence recv_x rows) equal the CPU backend's bit for bit (DeepEP's
-//     atomicAdd slots would not); and clears the other buffer's signals (here and in the receive mirror), so
-//     the clear is complete before this call emits any signal, as double buffering requires.
+//  1. prepare: block 0 publishes this rank's live set (the mask at launch, which nothing changes before the
+//     grid barrier) to every live same-host rank; eight warps per expert number the (token, k) entries bound
+//     for each expert in (token, k) order, which fixes every slot before any byte moves, so slot numbers (hence
+//     recv_x rows) equal the CPU backend's bit for bit (DeepEP's atomicAdd slots would not), and publish the
+//     expert's count to every live same-host rank above this one; every token is cast once into its send slot
+//     (fp8 per 128 channels, or bf16); the other buffer's signals and exchange are cleared (here and in the
+//     receive mirror), so the clear is complete before this call emits anything there, as double buffering
+//     requires. Then block 0 plans where each expert's rows go (plan_sends).
 //  2. send and receive: one warp per (token, k) entry, spread over the whole grid (as DeepEP's LL dispatch),
-//     stores the token into the owner's recv[e_l][rank][slot] (a peer's memory through its CUDA IPC mapping, or
-//     our own); the warp that stores an expert's last row publishes count+1 with a system-scope release, after
-//     an acquire-release count of the expert's stored rows. Then one block per local expert waits for every live
-//     source's counter (timeout -> mask), packs the rows by source rank and writes recv_count, src_info and
-//     layout_range.
+//     stores the token at its planned place: in place, at its final packed row of the owner's recv_x,
+//     recv_scales and src_info (through the owner's CUDA IPC mapping of its output block, or our own), or in
+//     the owner's recv[e_l][rank][slot]; the warp that stores an expert's last row publishes the count (and
+//     where the rows are, DispatchCountWord) with a system-scope release, after an acquire-release count of
+//     the expert's stored rows. Then one block per local expert waits for every live source's counter
+//     (timeout -> mask) and writes recv_count and layout_range. Rows stored in place where the owner's layout
+//     puts them cost the owner nothing; the rest it packs from the receive slots as before the exchange existed.
+// Rows stored in place skip the packing copy, which was 36 of 154 us at 1024 tokens (docs/benchmarks/cuda.md,
+// run 10). In place needs the packed row, i.e. the counts of every source before this rank in the owner's
+// layout, and two senders must never compute overlapping rows. Hence a sender stores to owner o in place only
+// if o is reachable through CUDA IPC, o published the same live set L as ours (then every in-place sender to o
+// used one L, and each reserved the rows of every source of L before it: no overlap), and every source of L
+// before this rank published its counts to us (a staged one cannot: its rows make ours fall back). These
+// waits are bounded (exchange_wait_ns, a fraction of the timeout) and never mask: a late exchange only sends
+// rows to the slots, and liveness is decided by the count waits alone, as before the exchange existed. The
+// owner checks each counter's packed row against its own layout (which drops sources masked mid-call); rows
+// stored in place elsewhere are first copied out to their receive slots, then everything not in place is packed.
+// An in-place store happens only after its owner's live set of this call arrived, so after the owner's
+// stream-ordered work before this call (its reads of the last results, its zeroing of the outputs); and
+// after the plan the send loop never waits, so a sender the owner masked by timeout could store late only if
+// its GPU stalled for longer than the timeout between plan and store.
 // (Two launches and a host memset before them cost 10 us at 128 tokens on an H200: the barrier replaces them.)
 // A staged (other-node) owner is written through the same code with other table entries: peer_bases points
 // at the pinned host staging mirror and peer_slices names the owner, so the tokens land in the mirror's
@@ -21,6 +40,99 @@
 
 namespace elasticmoe {
 
+__device__ __forceinline__ bool is_live(const LowLatencyParams& p, int rank) {
+  return ld_volatile(reinterpret_cast<const int*>(p.mask) + rank) == 0 &&
+         reinterpret_cast<const uint64_t*>(p.peer_bases)[rank] != 0;
+}
+
+// A rank's dispatch-output block through CUDA IPC (ours for this rank); nullptr when not IPC-reachable.
+__device__ __forceinline__ char* outputs_of(const LowLatencyParams& p, int rank) {
+  return reinterpret_cast<char*>(reinterpret_cast<const uint64_t*>(p.peer_outputs)[rank]);
+}
+
+// Spins until the word is non-zero and returns it; returns 0 once the source is not live or at deadline_ns
+// (%globaltimer). With kMaskOnTimeout, a source silent until the deadline is masked (sticky).
+template <bool kMaskOnTimeout, typename Word>
+__device__ __forceinline__ Word await_word(const LowLatencyParams& p, const Word* word, int src, uint64_t deadline_ns) {
+  int* const mask = reinterpret_cast<int*>(p.mask);
+  while (true) {
+    const Word value = ld_acquire_sys(word);
+    if (value != 0) return value;
+    if (ld_volatile(mask + src) != 0) return 0;
+    if (global_timer_ns() > deadline_ns) {
+      if (kMaskOnTimeout) atomicExch(mask + src, 1);
+      return 0;
+    }
+  }
+}
+
+__device__ __forceinline__ bool in_set(const uint32_t* live_set, int rank) {
+  return (live_set[rank / NUM_LIVE_SET_RANKS_PER_WORD] >> (rank % NUM_LIVE_SET_RANKS_PER_WORD)) & 1u;
+}
+
+// Block 0, first thing: this rank's live set into shared memory and to every live same-host peer.
+__device__ __forceinline__ void publish_live_set(const LowLatencyParams& p, uint32_t* live_set) {
+  const int lane = threadIdx.x % 32;
+  const int num_ranks = static_cast<int>(p.num_ranks);
+  const int num_words = (num_ranks + NUM_LIVE_SET_RANKS_PER_WORD - 1) / NUM_LIVE_SET_RANKS_PER_WORD;
+  for (int w = threadIdx.x / 32; w < num_words; w += blockDim.x / 32) {
+    const int r = w * NUM_LIVE_SET_RANKS_PER_WORD + lane;
+    const unsigned bits = __ballot_sync(0xffffffffu, r < num_ranks && is_live(p, r));
+    if (lane == 0) live_set[w] = bits;
+  }
+  __syncthreads();
+  for (int i = threadIdx.x; i < num_ranks * num_words; i += blockDim.x) {
+    const int r = i / num_words;
+    char* const out = outputs_of(p, r);
+    if (r == p.rank || out == nullptr || !is_live(p, r)) continue;
+    st_release_sys(reinterpret_cast<uint64_t*>(out + p.live_set_offset + p.rank * p.live_set_rank_stride) + i % num_words,
+                   live_set[i % num_words] | LIVE_SET_PUBLISHED);
+  }
+}
+
+// Block 0, before the grid barrier: expert_plan[e] = the first packed row of this rank's rows in e's owner's
+// outputs (in place), -1 (the owner's receive slots) or -2 (owner not live: nothing is sent); every block
+// sends by this one plan. Its waits end at exchange_wait_ns and never mask: a peer whose exchange is late
+// only costs the in-place stores (its rows and ours fall back to the slots), while liveness is still decided
+// by the count waits alone, as without the exchange. (Masking here would hold this rank's sends for a whole
+// timeout, so that other ranks could time out on it.)
+__device__ __forceinline__ void plan_sends(const LowLatencyParams& p, const uint32_t* live_set) {
+  const int rank = static_cast<int>(p.rank);
+  const int num_ranks = static_cast<int>(p.num_ranks);
+  const int num_local_experts = static_cast<int>(p.num_local_experts);
+  const int num_experts = num_ranks * num_local_experts;
+  const int num_words = (num_ranks + NUM_LIVE_SET_RANKS_PER_WORD - 1) / NUM_LIVE_SET_RANKS_PER_WORD;
+  const char* const own = outputs_of(p, rank);
+  int* const plan = reinterpret_cast<int*>(p.expert_plan);
+  __shared__ bool agrees[NUM_MAX_SOURCE_RANKS];
+  const uint64_t deadline_ns = global_timer_ns() + static_cast<uint64_t>(p.exchange_wait_ns);
+  for (int owner = threadIdx.x; owner < num_ranks; owner += blockDim.x) {
+    bool agree = in_set(live_set, rank) && in_set(live_set, owner) && outputs_of(p, owner) != nullptr;
+    const uint64_t* const published =
+        reinterpret_cast<const uint64_t*>(own + p.live_set_offset + owner * p.live_set_rank_stride);
+    for (int w = 0; agree && owner != rank && w < num_words; ++w) {
+      agree = await_word<false>(p, published + w, owner, deadline_ns) == (live_set[w] | LIVE_SET_PUBLISHED);
+    }
+    agrees[owner] = agree;
+  }
+  __syncthreads();
+  for (int e = threadIdx.x; e < num_experts; e += blockDim.x) {
+    bool complete = agrees[e / num_local_experts];
+    int first_row = 0;
+    for (int src = 0; complete && src < rank; ++src) {
+      if (!in_set(live_set, src)) continue;
+      // A staged source publishes no counts: its rows, before ours, are of unknown number.
+      complete = outputs_of(p, src) != nullptr;
+      const uint32_t* const counts =
+          reinterpret_cast<const uint32_t*>(own + p.count_vector_offset + src * p.count_vector_rank_stride);
+      const uint32_t count = complete ? await_word<false>(p, counts + e, src, deadline_ns) : 0;
+      complete = count != 0;
+      first_row += static_cast<int>(count) - 1;
+    }
+    plan[e] = !is_live(p, e / num_local_experts) ? -2 : complete ? first_row : -1;
+  }
+}
+
 template <int kHidden>
 __device__ __forceinline__ void dispatch_prepare(const LowLatencyParams& p) {
   constexpr int kNumScales = kHidden / NUM_CHANNELS_PER_SCALE;
@@ -30,7 +142,8 @@ __device__ __forceinline__ void dispatch_prepare(const LowLatencyParams& p) {
   const int num_warps = gridDim.x * warps_per_block;
   const int num_tokens = static_cast<int>(p.num_tokens);
   const int num_topk = static_cast<int>(p.num_topk);
-  const int num_experts = static_cast<int>(p.num_ranks * p.num_local_experts);
+  const int num_ranks = static_cast<int>(p.num_ranks);
+  const int num_experts = num_ranks * static_cast<int>(p.num_local_experts);
   const int max_tokens = static_cast<int>(p.max_tokens);
   char* const base = reinterpret_cast<char*>(p.local_base);
   const __nv_bfloat16* const x = reinterpret_cast<const __nv_bfloat16*>(p.x);
@@ -81,9 +194,19 @@ __device__ __forceinline__ void dispatch_prepare(const LowLatencyParams& p) {
         if (hit) entry_slot[entry] = entry_slot_value < max_tokens ? entry_slot_value : -1;
         slot += __popc(hit_lanes);
       }
-      if (segment == 0 && lane == 0) {
-        reinterpret_cast<int*>(p.expert_count)[e] = min(total, max_tokens);
-        reinterpret_cast<int*>(p.expert_done)[e] = 0;
+      if (segment == 0) {
+        const int count = min(total, max_tokens);
+        if (lane == 0) {
+          reinterpret_cast<int*>(p.expert_count)[e] = count;
+          reinterpret_cast<int*>(p.expert_done)[e] = 0;
+        }
+        // The count vector: only ranks above this one add our counts to their packed rows (plan_sends).
+        for (int r = static_cast<int>(p.rank) + 1 + lane; r < num_ranks; r += 32) {
+          char* const out = outputs_of(p, r);
+          if (out == nullptr || !is_live(p, r)) continue;
+          st_relaxed_sys(reinterpret_cast<uint32_t*>(out + p.count_vector_offset + p.rank * p.count_vector_rank_stride) + e,
+                         static_cast<uint32_t>(count) + 1);
+        }
       }
     }
     __syncthreads();  // segment_hits is written again in the next round
@@ -143,28 +266,8 @@ __device__ __forceinline__ void dispatch_prepare(const LowLatencyParams& p) {
   }
 }
 
-__device__ __forceinline__ bool is_live(const LowLatencyParams& p, int rank) {
-  return ld_volatile(reinterpret_cast<const int*>(p.mask) + rank) == 0 &&
-         reinterpret_cast<const uint64_t*>(p.peer_bases)[rank] != 0;
-}
-
-// Spins until the signal is non-zero; a peer that stays silent past the timeout is masked (sticky).
-// Returns the signal, or 0 when the source is not live.
-__device__ __forceinline__ uint64_t await_signal(const LowLatencyParams& p, const uint64_t* signal, int src) {
-  const uint64_t start = global_timer_ns();
-  int* const mask = reinterpret_cast<int*>(p.mask);
-  while (true) {
-    const uint64_t value = ld_acquire_sys(signal);
-    if (value != 0) return value;
-    if (ld_volatile(mask + src) != 0) return 0;
-    if (global_timer_ns() - start > static_cast<uint64_t>(p.timeout_ns)) {
-      atomicExch(mask + src, 1);
-      return 0;
-    }
-  }
-}
-
-// Zeroes the other buffer's signal region, in our buffer and (staged sources) in the receive mirror.
+// Zeroes the other buffer's signal region, in our buffer and (staged sources) in the receive mirror, and its
+// exchange region in our outputs.
 __device__ __forceinline__ void clear_next_signals(const LowLatencyParams& p) {
   uint64_t* const local = reinterpret_cast<uint64_t*>(reinterpret_cast<char*>(p.local_base) + p.next_signal_offset);
   uint64_t* const mirror =
@@ -173,12 +276,40 @@ __device__ __forceinline__ void clear_next_signals(const LowLatencyParams& p) {
     local[i] = 0;
     if (mirror != nullptr) mirror[i] = 0;
   }
+  uint64_t* const exchange = reinterpret_cast<uint64_t*>(outputs_of(p, static_cast<int>(p.rank)) + p.next_exchange_offset);
+  for (int64_t i = blockIdx.x * blockDim.x + threadIdx.x; i < p.exchange_bytes / 8; i += gridDim.x * blockDim.x) {
+    exchange[i] = 0;
+  }
+}
+
+// Copies one row between a message (header with the source token index, payload, scales) and its packed row
+// of an output block (src_info, recv_x, recv_scales), either way: one body serves the sends in place, the
+// copy-out of misplaced rows and the packing, which keeps the kernel within its 64 registers.
+template <int kHidden>
+__device__ __forceinline__ void copy_row(const LowLatencyParams& p, char* outputs, int64_t row, char* message,
+                                         bool to_packed, int lane) {
+  constexpr int kScaleBytes = kHidden / NUM_CHANNELS_PER_SCALE * 4;
+  const int64_t row_bytes = p.use_fp8 ? kHidden : kHidden * 2;
+  int* const info = reinterpret_cast<int*>(outputs + p.out_src_info_offset) + row;
+  if (lane == 0) *(to_packed ? info : reinterpret_cast<int*>(message)) = *(to_packed ? reinterpret_cast<int*>(message) : info);
+  char* const packed_x = outputs + p.out_x_offset + row * row_bytes;
+  char* const message_x = message + p.payload_offset;
+  warp_copy(to_packed ? packed_x : message_x, to_packed ? message_x : packed_x, row_bytes, lane);
+  if (p.use_fp8) {
+    char* const packed_scales = outputs + p.out_scales_offset + row * kScaleBytes;
+    char* const message_scales = message + p.scales_offset;
+    warp_copy(to_packed ? packed_scales : message_scales, to_packed ? message_scales : packed_scales, kScaleBytes, lane);
+  }
 }
 
 template <int kHidden>
 __device__ __forceinline__ void dispatch(const LowLatencyParams& p) {
+  __shared__ uint32_t live_set[NUM_MAX_SOURCE_RANKS / NUM_LIVE_SET_RANKS_PER_WORD];
+  if (blockIdx.x == 0) publish_live_set(p, live_set);
   dispatch_prepare<kHidden>(p);
   clear_next_signals(p);
+  // Block 0 plans after its share of the prepare work, so peers' counts have had that long to arrive.
+  if (blockIdx.x == 0) plan_sends(p, live_set);
   grid_sync(reinterpret_cast<uint64_t*>(p.grid_barrier));
 
   const int lane = threadIdx.x % 32;
@@ -187,23 +318,21 @@ __device__ __forceinline__ void dispatch(const LowLatencyParams& p) {
   const int num_ranks = static_cast<int>(p.num_ranks);
   const int num_local_experts = static_cast<int>(p.num_local_experts);
   const int max_tokens = static_cast<int>(p.max_tokens);
+  const int64_t rows_per_expert = static_cast<int64_t>(num_ranks) * max_tokens;
   char* const base = reinterpret_cast<char*>(p.local_base);
+  char* const own_outputs = outputs_of(p, static_cast<int>(p.rank));
   const uint64_t* const peer_bases = reinterpret_cast<const uint64_t*>(p.peer_bases);
   const int64_t* const peer_slices = reinterpret_cast<const int64_t*>(p.peer_slices);
   const uint64_t* const recv_bases = reinterpret_cast<const uint64_t*>(p.recv_bases);
+  const int* const plan = reinterpret_cast<const int*>(p.expert_plan);
   const int64_t message_bytes =
       p.payload_offset + (p.use_fp8 ? kHidden + kHidden / NUM_CHANNELS_PER_SCALE * 4 : kHidden * 2);
 
-  // Liveness of every owner, read once per block: all warps of a block agree on which owners they skip, so
-  // an expert's stored-rows count reaches its expert_count exactly when its owner is live.
-  __shared__ bool owner_live[NUM_MAX_SOURCE_RANKS];
-  for (int r = threadIdx.x; r < num_ranks; r += blockDim.x) owner_live[r] = is_live(p, r);
-  __syncthreads();
-
   // Send: one warp per (token, k) entry, consecutive entries on different multiprocessors. After its row,
   // lane 0 counts it with an acquire-release add; the warp that stores the expert's last row has thereby
-  // acquired every other row's release and publishes count+1 with a system-scope release (DeepEP's finish
-  // counter, without a waiting warp).
+  // acquired every other row's release and publishes the count with a system-scope release (DeepEP's finish
+  // counter, without a waiting warp). Every block sends by block 0's plan, so an expert's stored-rows count
+  // reaches its expert_count exactly when the plan sends to its owner.
   const int num_entries = static_cast<int>(p.num_tokens * p.num_topk);
   const int num_topk = static_cast<int>(p.num_topk);
   const int* const topk_idx = reinterpret_cast<const int*>(p.topk_idx);
@@ -213,24 +342,31 @@ __device__ __forceinline__ void dispatch(const LowLatencyParams& p) {
   for (int entry = warp * gridDim.x + blockIdx.x; entry < num_entries; entry += gridDim.x * num_warps) {
     const int e = __ldg(topk_idx + entry);
     if (e < 0) continue;
-    const int owner = e / num_local_experts;
+    const int first_row = plan[e];
     const int slot = __ldg(entry_slot + entry);
-    if (!owner_live[owner] || slot < 0) continue;
+    if (first_row == -2 || slot < 0) continue;
+    const int owner = e / num_local_experts;
     const int local_expert = e % num_local_experts;
     char* const peer = reinterpret_cast<char*>(peer_bases[owner]);
     const int64_t slice = peer_slices[owner];
-    const int t = entry / num_topk;
-    warp_copy(peer + p.recv_offset + local_expert * p.recv_expert_stride + slice * p.recv_rank_stride +
-                  slot * p.recv_slot_stride,
-              base + p.send_offset + t * p.send_slot_stride, message_bytes, lane);
+    char* const message = base + p.send_offset + (entry / num_topk) * p.send_slot_stride;
+    if (first_row >= 0) {
+      copy_row<kHidden>(p, outputs_of(p, owner), local_expert * rows_per_expert + first_row + slot, message, true, lane);
+    } else {
+      warp_copy(peer + p.recv_offset + local_expert * p.recv_expert_stride + slice * p.recv_rank_stride +
+                    slot * p.recv_slot_stride,
+                message, message_bytes, lane);
+    }
     __syncwarp();
     if (lane == 0) {
       const int count = __ldg(expert_count + e);
       if (atomic_add_acq_rel_gpu(expert_done + e, 1) + 1 == count) {
+        const uint64_t where =
+            first_row >= 0 ? (static_cast<uint64_t>(first_row) << 32) | DISPATCH_IN_PLACE : 0;
         __threadfence_system();
         st_release_sys(reinterpret_cast<uint64_t*>(peer + p.count_offset + local_expert * p.count_expert_stride +
                                                    slice * p.count_rank_stride),
-                       static_cast<uint64_t>(count) + 1);
+                       (static_cast<uint64_t>(count) + 1) | where);
       }
     }
   }
@@ -238,61 +374,72 @@ __device__ __forceinline__ void dispatch(const LowLatencyParams& p) {
   for (int e = blockIdx.x * blockDim.x + threadIdx.x; e < num_ranks * num_local_experts;
        e += gridDim.x * blockDim.x) {
     const int owner = e / num_local_experts;
-    if (!owner_live[owner] || __ldg(expert_count + e) != 0) continue;
+    if (plan[e] == -2 || __ldg(expert_count + e) != 0) continue;
     char* const peer = reinterpret_cast<char*>(peer_bases[owner]);
     st_release_sys(reinterpret_cast<uint64_t*>(peer + p.count_offset + (e % num_local_experts) * p.count_expert_stride +
                                                peer_slices[owner] * p.count_rank_stride),
                    1);
   }
 
-  // Receive: one block per local expert; rows packed by source rank as the CPU backend packs them.
+  // Receive: one block per local expert; the layout packs rows by source rank as the CPU backend does.
   __shared__ int counts[NUM_MAX_SOURCE_RANKS];
+  __shared__ int placed[NUM_MAX_SOURCE_RANKS];  // first packed row of rows stored in place, -1 = in the slots
   __shared__ int begins[NUM_MAX_SOURCE_RANKS + 1];
-  const int64_t rows_per_expert = static_cast<int64_t>(num_ranks) * max_tokens;
+  __shared__ bool any_unplaced, any_misplaced;
   for (int local_expert = blockIdx.x; local_expert < num_local_experts; local_expert += gridDim.x) {
     for (int src = threadIdx.x; src < num_ranks; src += blockDim.x) {
-      int count = 0;
+      uint64_t value = 0;
       if (is_live(p, src)) {
         const uint64_t* signal = reinterpret_cast<const uint64_t*>(
             reinterpret_cast<const char*>(recv_bases[src]) + p.count_offset +
             local_expert * p.count_expert_stride + src * p.count_rank_stride);
-        const uint64_t value = await_signal(p, signal, src);
-        count = value == 0 ? 0 : static_cast<int>(value - 1);
+        value = await_word<true>(p, signal, src, global_timer_ns() + static_cast<uint64_t>(p.timeout_ns));
       }
-      counts[src] = count;
+      counts[src] = value == 0 ? 0 : static_cast<int>((value & 0xffffffffull) - 1);
+      placed[src] = (value & DISPATCH_IN_PLACE) != 0 ? static_cast<int>((value >> 32) & ((DISPATCH_IN_PLACE - 1) >> 32)) : -1;
     }
     __syncthreads();
     if (threadIdx.x == 0) {
       int begin = 0;
+      bool unplaced = false, misplaced = false;
       int64_t* const layout_range = reinterpret_cast<int64_t*>(p.layout_range) + local_expert * num_ranks;
       for (int src = 0; src < num_ranks; ++src) {
         begins[src] = begin;
         layout_range[src] = static_cast<int64_t>(counts[src]) | (static_cast<int64_t>(begin) << 32);
+        if (counts[src] > 0 && placed[src] != begin) {
+          unplaced = true;
+          misplaced |= placed[src] >= 0;
+        }
         begin += counts[src];
       }
       reinterpret_cast<int*>(p.recv_count)[local_expert] = begin;
       begins[num_ranks] = begin;
+      any_unplaced = unplaced;
+      any_misplaced = misplaced;
     }
     __syncthreads();
     const int total = begins[num_ranks];
-    for (int row = warp; row < total; row += num_warps) {
-      int src = 0;
-      while (begins[src + 1] <= row) ++src;
-      const int slot = row - begins[src];
-      // Plain loads: the counter's acquire (this block, before the barrier above) orders them after the rows.
-      const char* message = reinterpret_cast<const char*>(recv_bases[src]) + p.recv_offset +
-                            local_expert * p.recv_expert_stride + src * p.recv_rank_stride +
-                            slot * p.recv_slot_stride;
-      const int64_t out_row = local_expert * rows_per_expert + row;
-      if (lane == 0) reinterpret_cast<int*>(p.src_info)[out_row] = *reinterpret_cast<const int*>(message);
-      if (p.use_fp8) {
-        warp_copy(reinterpret_cast<char*>(p.recv_x) + out_row * kHidden, message + p.payload_offset, kHidden, lane);
-        constexpr int kScaleBytes = kHidden / NUM_CHANNELS_PER_SCALE * 4;
-        warp_copy(reinterpret_cast<char*>(p.recv_scales) + out_row * kScaleBytes, message + p.scales_offset,
-                  kScaleBytes, lane);
-      } else {
-        warp_copy(reinterpret_cast<char*>(p.recv_x) + out_row * kHidden * 2, message + p.payload_offset,
-                  kHidden * 2, lane);
+    const int64_t expert_row = local_expert * rows_per_expert;
+    // Rows in place at another row than the layout's (a source before them was masked mid-call) go out to their
+    // receive slots first (phase 0), as no packing store may land on a row not yet read; then every row not in
+    // place is packed from its slot (phase 1).
+    for (int phase = any_misplaced ? 0 : 1; phase < (any_unplaced ? 2 : 1); ++phase) {
+      for (int row = warp; row < total; row += num_warps) {
+        int src = 0;
+        while (begins[src + 1] <= row) ++src;
+        if (placed[src] == begins[src] || (phase == 0 && placed[src] < 0)) continue;
+        const int slot = row - begins[src];
+        // Plain loads: the counter's acquire (this block, before the barrier above) orders them after the rows.
+        char* message = reinterpret_cast<char*>(recv_bases[src]) + p.recv_offset + local_expert * p.recv_expert_stride +
+                        src * p.recv_rank_stride + slot * p.recv_slot_stride;
+        copy_row<kHidden>(p, own_outputs, expert_row + (phase == 0 ? placed[src] + slot : row), message, phase == 1, lane);
+      }
+      __syncthreads();
+      if (phase == 0) {
+        for (int src = threadIdx.x; src < num_ranks; src += blockDim.x) {
+          if (placed[src] != begins[src]) placed[src] = -1;
+        }
+        __syncthreads();
       }
     }
     __syncthreads();

@@ -14,6 +14,12 @@ __device__ __forceinline__ uint64_t ld_acquire_sys(const uint64_t* ptr) {
   return value;
 }
 
+__device__ __forceinline__ uint32_t ld_acquire_sys(const uint32_t* ptr) {
+  uint32_t value;
+  asm volatile("ld.acquire.sys.global.u32 %0, [%1];" : "=r"(value) : "l"(ptr) : "memory");
+  return value;
+}
+
 __device__ __forceinline__ uint64_t ld_acquire_gpu(const uint64_t* ptr) {
   uint64_t value;
   asm volatile("ld.acquire.gpu.global.u64 %0, [%1];" : "=l"(value) : "l"(ptr) : "memory");
@@ -37,6 +43,11 @@ __device__ __forceinline__ void grid_sync(uint64_t* counter) {
 
 __device__ __forceinline__ void st_release_sys(uint64_t* ptr, uint64_t value) {
   asm volatile("st.release.sys.global.u64 [%0], %1;" ::"l"(ptr), "l"(value) : "memory");
+}
+
+// A word that carries its own data (no payload behind it to order): a relaxed store at system scope.
+__device__ __forceinline__ void st_relaxed_sys(uint32_t* ptr, uint32_t value) {
+  asm volatile("st.relaxed.sys.global.u32 [%0], %1;" ::"l"(ptr), "r"(value) : "memory");
 }
 
 // Returns the old value; orders this thread's earlier writes before the add and later reads after it (gpu scope).

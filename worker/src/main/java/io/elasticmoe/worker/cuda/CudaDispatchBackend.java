@@ -23,18 +23,23 @@ import jcuda.driver.CUstream_flags;
 import jcuda.driver.JCudaDriver;
 
 /**
- * The GPU backend: the {@link DispatchLayout} buffer lives in device memory (one cuMemAlloc, never
- * reallocated, so device pointers and a captured CUDA graph stay valid across connect/disconnect), same-host
- * peers are mapped through CUDA IPC and the kernels of {@code kernels/} store into them directly. Peers on
+ * The GPU backend: the {@link DispatchLayout} buffer and the dispatch outputs (packed recv_x, recv_scales and
+ * src_info of both buffer indices, with the exchange through which senders learn where their rows land) live
+ * in device memory (one cuMemAlloc each, never reallocated, so device pointers and a captured CUDA graph stay
+ * valid across connect/disconnect); same-host peers map both through CUDA IPC and the kernels of
+ * {@code kernels/} store into them directly, rows in place where they can. Peers on
  * other hosts are staged: the kernels write their messages into pinned host memory that a
  * {@link HostStagingProxy} thread forwards with UCX puts, and read theirs from a host receive mirror. Per
  * peer the kernels get three table entries (write base, slice index, read base); connect and disconnect
  * rewrite entries only, never an allocation.
  *
- * <p>Per call: flip the buffer index; clear the next buffer's signals so that the clear completes before this
- * call emits a signal (dispatch: its kernel, before its grid barrier; combine: a memset ordered on the stream
- * before the kernel); launch. Kernels read {@code mask} (1 = not
- * live: masked or disconnected) on every send and wait, and set it when a peer stays silent past the timeout;
+ * <p>Per call: flip the buffer index; clear the next buffer's signals and dispatch exchange so that the clear
+ * completes before this call emits anything there (dispatch: its kernel, before its grid barrier; combine: a
+ * memset ordered on the stream before the kernel); launch. Peers store into this rank's outputs of the
+ * dispatch's buffer index at times its stream does not order (after its exchange of that call), which is why
+ * the outputs exist once per buffer index and why results are read from the index the dispatch used. Kernels
+ * read {@code mask} (1 = not live: masked or disconnected) on every send and wait, and set it when a peer stays
+ * silent past the timeout;
  * the host reads it back after each synchronous call, latches the timeout in its own mask and queues a
  * {@link PeerTimeoutException}. The Java-array API of {@link DispatchBackend} copies inputs in and results out;
  * {@link #launchDispatch}/{@link #launchCombine} run on device-resident inputs without synchronising (bench).
@@ -72,7 +77,10 @@ public final class CudaDispatchBackend implements DispatchBackend {
   private final CudaIpcTransport ipc;
   private final List<DeviceArray> allocations = new ArrayList<>();
   private final DeviceArray buffer;
+  private final DeviceArray outputs;
   private final DeviceArray peerBases;
+  private final DeviceArray peerOutputs;
+  private final DeviceArray expertPlan;
   private final DeviceArray peerSlices;
   private final DeviceArray recvBases;
   private final DeviceArray deviceMask;
@@ -83,27 +91,27 @@ public final class CudaDispatchBackend implements DispatchBackend {
   private final DeviceArray x;
   private final DeviceArray topkIdx;
   private final DeviceArray topkWeights;
-  private final DeviceArray recvX;
-  private final DeviceArray recvScales;
   private final DeviceArray recvCount;
-  private final DeviceArray srcInfo;
   private final DeviceArray layoutRange;
+  private final DeviceArray handleSrcInfo;
   private final DeviceArray y;
   private final DeviceArray combined;
   private final PeerStaging staging;
   private final HostMirrors mirrors;
   private final HostStagingProxy proxy;
   private final long[] peerAddress;
+  private final long[] peerOutput;
   private final long[] peerSlice;
   private final long[] recvBase;
   private final boolean[] staged;
-  private final CUdeviceptr[] mappings;
+  private final CUdeviceptr[][] mappings;
   private final byte[][] mappedMetadata;
   private final boolean[] connected;
   private final int[] mask;
   private final List<PeerTimeoutException> peerTimeouts = new ArrayList<>();
   private long epoch;
   private int bufferIdx;
+  private int dispatchBufferIdx;
 
   /** A backend for same-host peers only ({@link PeerStaging#OFF}). */
   public CudaDispatchBackend(
@@ -164,7 +172,10 @@ public final class CudaDispatchBackend implements DispatchBackend {
     long hidden = layout.hidden();
     long maxRows = numLocalExperts * maxRanks * maxTokens;
     this.buffer = allocate(layout.totalBytes(), "buffer");
+    this.outputs = allocate(layout.outputsTotalBytes(), "dispatch outputs");
     this.peerBases = allocate(8L * maxRanks, "peer_bases");
+    this.peerOutputs = allocate(8L * maxRanks, "peer_outputs");
+    this.expertPlan = allocate(4L * layout.numExperts(), "expert_plan");
     this.peerSlices = allocate(8L * maxRanks, "peer_slices");
     this.recvBases = allocate(8L * maxRanks, "recv_bases");
     this.deviceMask = allocate(4L * maxRanks, "mask");
@@ -175,31 +186,33 @@ public final class CudaDispatchBackend implements DispatchBackend {
     this.x = allocate(2 * maxTokens * hidden, "x");
     this.topkIdx = allocate(4 * maxTokens * DispatchLayout.MAX_TOPK, "topk_idx");
     this.topkWeights = allocate(4 * maxTokens * DispatchLayout.MAX_TOPK, "topk_weights");
-    this.recvX = allocate(2 * maxRows * hidden, "recv_x");
-    this.recvScales = allocate(4 * maxRows * layout.numScales(), "recv_scales");
     this.recvCount = allocate(4 * numLocalExperts, "recv_count");
-    this.srcInfo = allocate(4 * maxRows, "src_info");
     this.layoutRange = allocate(8 * numLocalExperts * maxRanks, "layout_range");
+    this.handleSrcInfo = allocate(4 * maxRows, "src_info of a handle to combine");
     this.y = allocate(2 * maxRows * hidden, "y");
     this.combined = allocate(2 * maxTokens * hidden, "combined");
-    // Signals start at zero: a receiver treats any non-zero counter as published.
+    // Signals and the exchange start at zero: a receiver treats any non-zero word as published.
     CudaException.check(JCudaDriver.cuMemsetD8(buffer.pointer(), (byte) 0, layout.totalBytes()), "cuMemsetD8(buffer)");
+    CudaException.check(
+        JCudaDriver.cuMemsetD8(outputs.pointer(), (byte) 0, layout.outputsTotalBytes()), "cuMemsetD8(dispatch outputs)");
     CudaException.check(JCudaDriver.cuMemsetD8(gridBarrier.pointer(), (byte) 0, 8), "cuMemsetD8(grid_barrier)");
 
-    this.ipc = new CudaIpcTransport(buffer.pointer());
+    this.ipc = new CudaIpcTransport(buffer.pointer(), outputs.pointer());
     this.staging = staging;
     this.mirrors = staging == PeerStaging.OFF ? null : new HostMirrors(layout, transports);
     this.proxy = mirrors == null ? null
         : new HostStagingProxy(layout, rank, timeout, mirrors.transport(), mirrors.staging());
     this.peerAddress = new long[maxRanks];
+    this.peerOutput = new long[maxRanks];
     this.peerSlice = new long[maxRanks];
     this.recvBase = new long[maxRanks];
     this.staged = new boolean[maxRanks];
-    this.mappings = new CUdeviceptr[maxRanks];
+    this.mappings = new CUdeviceptr[maxRanks][];
     this.mappedMetadata = new byte[maxRanks][];
     this.connected = new boolean[maxRanks];
     this.mask = new int[maxRanks];
     peerAddress[rank] = buffer.address();
+    peerOutput[rank] = outputs.address();
     Arrays.fill(peerSlice, rank);
     Arrays.fill(recvBase, buffer.address());
     connected[rank] = true;
@@ -312,7 +325,8 @@ public final class CudaDispatchBackend implements DispatchBackend {
     if (mappings[peer] == null) {
       mappings[peer] = ipc.open(peer, metadata);
       mappedMetadata[peer] = metadata;
-      peerAddress[peer] = CudaIpcTransport.addressOf(mappings[peer]);
+      peerAddress[peer] = CudaIpcTransport.addressOf(mappings[peer][0]);
+      peerOutput[peer] = CudaIpcTransport.addressOf(mappings[peer][1]);
     }
     peerSlice[peer] = rank;
     recvBase[peer] = buffer.address();
@@ -324,6 +338,7 @@ public final class CudaDispatchBackend implements DispatchBackend {
       mappings[peer] = null;
       mappedMetadata[peer] = null;
     }
+    peerOutput[peer] = 0;
   }
 
   @Override
@@ -385,6 +400,9 @@ public final class CudaDispatchBackend implements DispatchBackend {
         JCudaDriver.cuMemcpyHtoD(peerBases.pointer(), Pointer.to(peerAddress), 8L * peerAddress.length),
         "cuMemcpyHtoD(peer_bases)");
     CudaException.check(
+        JCudaDriver.cuMemcpyHtoD(peerOutputs.pointer(), Pointer.to(peerOutput), 8L * peerOutput.length),
+        "cuMemcpyHtoD(peer_outputs)");
+    CudaException.check(
         JCudaDriver.cuMemcpyHtoD(peerSlices.pointer(), Pointer.to(peerSlice), 8L * peerSlice.length),
         "cuMemcpyHtoD(peer_slices)");
     CudaException.check(
@@ -421,7 +439,12 @@ public final class CudaDispatchBackend implements DispatchBackend {
     uploadDispatchInputs(x, topkIdx);
     long rows = (long) layout.numLocalExperts() * numRanks * layout.maxTokensPerRank();
     // Rows past each expert's count are never written by the kernels: zero them so results equal the CPU's.
-    for (DeviceArray output : List.of(recvX, recvScales, recvCount, srcInfo, layoutRange)) {
+    // Stream-ordered before the kernel, hence before any peer stores in place (it waits for our exchange).
+    int b = bufferIdx;
+    long packedBytes = layout.srcInfoOffset(b) + layout.srcInfoRegionBytes() - layout.recvXOffset(b);
+    CudaException.check(
+        JCudaDriver.cuMemsetD8Async(outputs.at(layout.recvXOffset(b)), (byte) 0, packedBytes, stream), "cuMemsetD8Async");
+    for (DeviceArray output : List.of(recvCount, layoutRange)) {
       CudaException.check(JCudaDriver.cuMemsetD8Async(output.pointer(), (byte) 0, output.bytes(), stream), "cuMemsetD8Async");
     }
     launchDispatch(numTokens, numTopk, numExperts, useFp8, roundScale);
@@ -436,14 +459,14 @@ public final class CudaDispatchBackend implements DispatchBackend {
     int[] info = new int[Math.toIntExact(rows)];
     long[] ranges = new long[layout.numLocalExperts() * numRanks];
     if (useFp8) {
-      download(Pointer.to(fp8), recvX, fp8.length);
-      download(Pointer.to(scales), recvScales, 4L * scales.length);
+      download(Pointer.to(fp8), outputs.at(layout.recvXOffset(b)), fp8.length);
+      download(Pointer.to(scales), outputs.at(layout.recvScalesOffset(b)), 4L * scales.length);
     } else {
-      download(Pointer.to(bf16), recvX, 2L * bf16.length);
+      download(Pointer.to(bf16), outputs.at(layout.recvXOffset(b)), 2L * bf16.length);
     }
-    download(Pointer.to(counts), recvCount, 4L * counts.length);
-    download(Pointer.to(info), srcInfo, 4L * info.length);
-    download(Pointer.to(ranges), layoutRange, 8L * ranges.length);
+    download(Pointer.to(counts), recvCount.pointer(), 4L * counts.length);
+    download(Pointer.to(info), outputs.at(layout.srcInfoOffset(b)), 4L * info.length);
+    download(Pointer.to(ranges), layoutRange.pointer(), 8L * ranges.length);
     DispatchHandle handle =
         new DispatchHandle(numRanks, layout.maxTokensPerRank(), hidden, numTokens, info, ranges);
     return new DispatchResult(fp8, scales, bf16, counts, handle);
@@ -475,11 +498,28 @@ public final class CudaDispatchBackend implements DispatchBackend {
 
   /** Enqueues one dispatch on the device-resident inputs; returns at once. */
   public void launchDispatch(int numTokens, int numTopk, int numExperts, boolean useFp8, boolean roundScale) {
-    // The kernel clears the next buffer's signals itself, before its grid barrier: no memset here.
+    // The kernel clears the next buffer's signals and exchange itself, before its grid barrier: no memset here.
     int b = bufferIdx;
     bufferIdx ^= 1;
+    dispatchBufferIdx = b;
+    int ranks = layout.maxRanks();
     LowLatencyParams params = params(b, numTokens, numTopk, numExperts / layout.numLocalExperts());
     params.set(LowLatencyParams.Field.X, x.address())
+        .set(LowLatencyParams.Field.RECV_X, outputs.address() + layout.recvXOffset(b))
+        .set(LowLatencyParams.Field.RECV_SCALES, outputs.address() + layout.recvScalesOffset(b))
+        .set(LowLatencyParams.Field.SRC_INFO, outputs.address() + layout.srcInfoOffset(b))
+        .set(LowLatencyParams.Field.PEER_OUTPUTS, peerOutputs.address())
+        .set(LowLatencyParams.Field.EXPERT_PLAN, expertPlan.address())
+        .set(LowLatencyParams.Field.LIVE_SET_OFFSET, layout.liveSetWordOffset(b, 0, 0))
+        .set(LowLatencyParams.Field.LIVE_SET_RANK_STRIDE, stride(ranks, i -> layout.liveSetWordOffset(b, i, 0)))
+        .set(LowLatencyParams.Field.COUNT_VECTOR_OFFSET, layout.countVectorOffset(b, 0, 0))
+        .set(LowLatencyParams.Field.COUNT_VECTOR_RANK_STRIDE, stride(ranks, i -> layout.countVectorOffset(b, i, 0)))
+        .set(LowLatencyParams.Field.OUT_X_OFFSET, layout.recvXOffset(b))
+        .set(LowLatencyParams.Field.OUT_SCALES_OFFSET, layout.recvScalesOffset(b))
+        .set(LowLatencyParams.Field.OUT_SRC_INFO_OFFSET, layout.srcInfoOffset(b))
+        .set(LowLatencyParams.Field.NEXT_EXCHANGE_OFFSET, layout.exchangeOffset(bufferIdx))
+        .set(LowLatencyParams.Field.EXCHANGE_BYTES, layout.exchangeRegionBytes())
+        .set(LowLatencyParams.Field.EXCHANGE_WAIT_NS, exchangeWaitNanos(timeout))
         .set(LowLatencyParams.Field.USE_FP8, useFp8 ? 1 : 0)
         .set(LowLatencyParams.Field.ROUND_SCALE, roundScale ? 1 : 0)
         .set(LowLatencyParams.Field.GRID_BARRIER, gridBarrier.address())
@@ -495,23 +535,39 @@ public final class CudaDispatchBackend implements DispatchBackend {
     makeCurrent();
     uploadCombineInputs(y, topkWeights);
     upload(this.topkIdx, Pointer.to(topkIdx), 4L * topkIdx.length);
-    upload(srcInfo, Pointer.to(handle.srcInfo()), 4L * handle.srcInfo().length);
+    upload(handleSrcInfo, Pointer.to(handle.srcInfo()), 4L * handle.srcInfo().length);
     upload(layoutRange, Pointer.to(handle.layoutRange()), 8L * handle.layoutRange().length);
     int numTopk = handle.numTokens() == 0 ? 1 : topkIdx.length / handle.numTokens();
-    launchCombine(handle.numTokens(), numTopk, handle.numRanks());
+    launchCombine(handle.numTokens(), numTopk, handle.numRanks(), handleSrcInfo.address());
     synchronize();
     pollTimeouts();
     short[] out = new short[handle.numTokens() * layout.hidden()];
-    download(Pointer.to(out), combined, 2L * out.length);
+    download(Pointer.to(out), combined.pointer(), 2L * out.length);
     return out;
   }
 
   /** Enqueues one combine of the device-resident y against the last dispatch's src_info and layout_range. */
   public void launchCombine(int numTokens, int numTopk, int numRanks) {
+    launchCombine(numTokens, numTopk, numRanks, outputs.address() + layout.srcInfoOffset(dispatchBufferIdx));
+  }
+
+  private void launchCombine(int numTokens, int numTopk, int numRanks, long srcInfoAddress) {
     int b = flipBuffer();
     LowLatencyParams params = params(b, numTokens, numTopk, numRanks);
-    params.set(LowLatencyParams.Field.X, y.address()).set(LowLatencyParams.Field.RECV_X, combined.address());
+    params.set(LowLatencyParams.Field.X, y.address())
+        .set(LowLatencyParams.Field.RECV_X, combined.address())
+        .set(LowLatencyParams.Field.SRC_INFO, srcInfoAddress);
     kernels.combine(layout.hidden(), params, stream);
+  }
+
+  /**
+   * How long dispatch waits for a peer's exchange before storing rows in the receive slots instead of in
+   * place. Waiting for a late peer costs little (every rank's dispatch waits for its rows anyway), but a dead
+   * or disagreeing peer holds this rank's sends for the whole wait: an eighth of the timeout keeps that far
+   * from what would make a peer time out on this rank.
+   */
+  static long exchangeWaitNanos(Duration timeout) {
+    return timeout.toNanos() / 8;
   }
 
   /** Every offset and stride comes from {@link DispatchLayout} for buffer {@code b}. */
@@ -528,10 +584,7 @@ public final class CudaDispatchBackend implements DispatchBackend {
         .set(LowLatencyParams.Field.MASK, deviceMask.address())
         .set(LowLatencyParams.Field.TOPK_IDX, topkIdx.address())
         .set(LowLatencyParams.Field.TOPK_WEIGHTS, topkWeights.address())
-        .set(LowLatencyParams.Field.RECV_X, recvX.address())
-        .set(LowLatencyParams.Field.RECV_SCALES, recvScales.address())
         .set(LowLatencyParams.Field.RECV_COUNT, recvCount.address())
-        .set(LowLatencyParams.Field.SRC_INFO, srcInfo.address())
         .set(LowLatencyParams.Field.LAYOUT_RANGE, layoutRange.address())
         .set(LowLatencyParams.Field.EXPERT_COUNT, expertCount.address())
         .set(LowLatencyParams.Field.ENTRY_SLOT, entrySlot.address())
@@ -568,9 +621,9 @@ public final class CudaDispatchBackend implements DispatchBackend {
   }
 
   /**
-   * Combine's flip: flips the buffer index and clears the next buffer's signals on the stream, before its kernel:
-   * in the device buffer and in the receive mirror, where staged sources' signals land. (The staging
-   * mirror's words are the proxy's to clear, once forwarded.)
+   * Combine's flip: flips the buffer index and clears the next buffer's signals and dispatch exchange on the
+   * stream, before its kernel: in the device buffer and outputs, and in the receive mirror, where staged
+   * sources' signals land. (The staging mirror's words are the proxy's to clear, once forwarded.)
    */
   private int flipBuffer() {
     int b = bufferIdx;
@@ -579,6 +632,10 @@ public final class CudaDispatchBackend implements DispatchBackend {
         JCudaDriver.cuMemsetD8Async(
             buffer.at(layout.signalOffset(bufferIdx)), (byte) 0, layout.signalRegionBytes(), stream),
         "cuMemsetD8Async(next signals)");
+    CudaException.check(
+        JCudaDriver.cuMemsetD8Async(
+            outputs.at(layout.exchangeOffset(bufferIdx)), (byte) 0, layout.exchangeRegionBytes(), stream),
+        "cuMemsetD8Async(next exchange)");
     if (proxy != null) {
       CudaException.check(
           JCudaDriver.cuMemsetD8Async(
@@ -595,8 +652,8 @@ public final class CudaDispatchBackend implements DispatchBackend {
     synchronize();
   }
 
-  private void download(Pointer target, DeviceArray source, long bytes) {
-    CudaException.check(JCudaDriver.cuMemcpyDtoH(target, source.pointer(), bytes), "cuMemcpyDtoH");
+  private void download(Pointer target, CUdeviceptr source, long bytes) {
+    CudaException.check(JCudaDriver.cuMemcpyDtoH(target, source, bytes), "cuMemcpyDtoH");
   }
 
   @Override
@@ -607,8 +664,8 @@ public final class CudaDispatchBackend implements DispatchBackend {
       proxy.close();
       mirrors.close();
     }
-    for (CUdeviceptr mapping : mappings) {
-      if (mapping != null) {
+    for (CUdeviceptr[] peerMappings : mappings) {
+      for (CUdeviceptr mapping : peerMappings == null ? new CUdeviceptr[0] : peerMappings) {
         JCudaDriver.cuIpcCloseMemHandle(mapping);
       }
     }

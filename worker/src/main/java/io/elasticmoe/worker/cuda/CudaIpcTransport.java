@@ -6,6 +6,7 @@ import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import jcuda.Pointer;
 import jcuda.driver.CUdeviceptr;
 import jcuda.driver.CUipcMemHandle;
@@ -14,12 +15,14 @@ import jcuda.driver.CUpointer_attribute;
 import jcuda.driver.JCudaDriver;
 
 /**
- * Adapter over CUDA IPC for peers on this host: exports this rank's buffer as metadata for the store and
- * maps a peer's buffer from its metadata, returning the device address kernels store to over NVLink. No
- * policy: which ranks to map and when is {@link CudaDispatchBackend}'s.
+ * Adapter over CUDA IPC for peers on this host: exports this rank's device allocations (the buffer, the
+ * dispatch outputs) as metadata for the store and maps a peer's from its metadata, returning the device
+ * addresses kernels store to over NVLink. No policy: which ranks to map and when is
+ * {@link CudaDispatchBackend}'s.
  *
  * <p>Metadata = host identity (boot id, so two pods on one node match and two nodes never do), the exporting
- * process id (a process cannot open its own handle), then the 64 handle bytes. JCuda's {@link CUipcMemHandle}
+ * process id (a process cannot open its own handle), the number of allocations, then 64 handle bytes for
+ * each, in the exporter's order. JCuda's {@link CUipcMemHandle}
  * keeps them in a private field {@code reserved} with no accessor, so they are read and written by reflection.
  */
 public final class CudaIpcTransport {
@@ -27,22 +30,21 @@ public final class CudaIpcTransport {
   private static final int HANDLE_BYTES = 64;
   private static final Field RESERVED = reservedField();
 
-  private final long localAddress;
   private final byte[] localMetadata;
 
-  public CudaIpcTransport(CUdeviceptr localBuffer) {
-    this.localAddress = addressOf(localBuffer);
-    CUipcMemHandle handle = new CUipcMemHandle();
-    CudaException.check(JCudaDriver.cuIpcGetMemHandle(handle, localBuffer), "cuIpcGetMemHandle");
-    this.localMetadata = encode(hostIdentity(), ProcessHandle.current().pid(), handleBytes(handle));
+  /** Exports {@code allocations} (each the base of a cuMemAlloc); peers map them in this order. */
+  public CudaIpcTransport(CUdeviceptr... allocations) {
+    byte[][] handles = new byte[allocations.length][];
+    for (int i = 0; i < allocations.length; i++) {
+      CUipcMemHandle handle = new CUipcMemHandle();
+      CudaException.check(JCudaDriver.cuIpcGetMemHandle(handle, allocations[i]), "cuIpcGetMemHandle(allocation " + i + ")");
+      handles[i] = handleBytes(handle);
+    }
+    this.localMetadata = encode(hostIdentity(), ProcessHandle.current().pid(), handles);
   }
 
   public byte[] localMetadata() {
     return localMetadata.clone();
-  }
-
-  public long localAddress() {
-    return localAddress;
   }
 
   /** Whether a peer with this metadata can be mapped here (same host, another process). */
@@ -50,8 +52,11 @@ public final class CudaIpcTransport {
     return decodeHost(peerMetadata).equals(hostIdentity());
   }
 
-  /** Maps the peer's buffer into this context; returns the mapping to pass to {@link #close}. */
-  public CUdeviceptr open(int peer, byte[] peerMetadata) {
+  /**
+   * Maps each of the peer's exported allocations into this context, in its order; returns the mappings to
+   * pass to {@link #close}. A failed mapping closes the ones opened before it.
+   */
+  public CUdeviceptr[] open(int peer, byte[] peerMetadata) {
     if (!reachable(peerMetadata)) {
       throw new IllegalArgumentException(
           "rank " + peer + " is on host " + decodeHost(peerMetadata) + ", not this host " + hostIdentity()
@@ -64,19 +69,25 @@ public final class CudaIpcTransport {
       throw new IllegalArgumentException(
           "rank " + peer + " lives in this process (pid " + pid + "); CUDA IPC cannot open a handle in its exporter");
     }
-    byte[] bytes = new byte[HANDLE_BYTES];
-    in.get(bytes);
-    CUipcMemHandle handle = new CUipcMemHandle();
-    setHandleBytes(handle, bytes);
-    CUdeviceptr mapped = new CUdeviceptr();
-    CudaException.check(
-        JCudaDriver.cuIpcOpenMemHandle(mapped, handle, CUipcMem_flags.CU_IPC_MEM_LAZY_ENABLE_PEER_ACCESS),
-        "cuIpcOpenMemHandle(rank " + peer + ")");
+    byte[][] handles = decodeHandles(peerMetadata);
+    CUdeviceptr[] mapped = new CUdeviceptr[handles.length];
+    for (int i = 0; i < handles.length; i++) {
+      CUipcMemHandle handle = new CUipcMemHandle();
+      setHandleBytes(handle, handles[i]);
+      mapped[i] = new CUdeviceptr();
+      int result = JCudaDriver.cuIpcOpenMemHandle(mapped[i], handle, CUipcMem_flags.CU_IPC_MEM_LAZY_ENABLE_PEER_ACCESS);
+      if (result != 0) {
+        close(Arrays.copyOf(mapped, i));
+        CudaException.check(result, "cuIpcOpenMemHandle(rank " + peer + ", allocation " + i + ")");
+      }
+    }
     return mapped;
   }
 
-  public void close(CUdeviceptr mapped) {
-    CudaException.check(JCudaDriver.cuIpcCloseMemHandle(mapped), "cuIpcCloseMemHandle");
+  public void close(CUdeviceptr... mapped) {
+    for (CUdeviceptr mapping : mapped) {
+      CudaException.check(JCudaDriver.cuIpcCloseMemHandle(mapping), "cuIpcCloseMemHandle");
+    }
   }
 
   /** The raw device address of a pointer, for the kernels' parameter struct. */
@@ -89,20 +100,39 @@ public final class CudaIpcTransport {
     return address[0];
   }
 
-  static byte[] encode(String host, long pid, byte[] handle) {
+  static byte[] encode(String host, long pid, byte[]... handles) {
     byte[] hostBytes = host.getBytes(StandardCharsets.UTF_8);
-    return ByteBuffer.allocate(4 + hostBytes.length + 8 + HANDLE_BYTES)
+    ByteBuffer out = ByteBuffer.allocate(4 + hostBytes.length + 8 + 4 + handles.length * HANDLE_BYTES)
         .putInt(hostBytes.length)
         .put(hostBytes)
         .putLong(pid)
-        .put(handle)
-        .array();
+        .putInt(handles.length);
+    for (byte[] handle : handles) {
+      out.put(handle);
+    }
+    return out.array();
+  }
+
+  /** The handle bytes of every exported allocation, in the exporter's order. */
+  static byte[][] decodeHandles(byte[] metadata) {
+    ByteBuffer in = ByteBuffer.wrap(metadata);
+    in.position(4 + decodeHost(metadata).getBytes(StandardCharsets.UTF_8).length + 8);
+    int count = in.getInt();
+    if (count < 1 || (long) count * HANDLE_BYTES != in.remaining()) {
+      throw new IllegalArgumentException("CUDA IPC metadata of " + metadata.length + " bytes names " + count
+          + " allocations with " + in.remaining() + " handle bytes left; it is corrupt");
+    }
+    byte[][] handles = new byte[count][HANDLE_BYTES];
+    for (byte[] handle : handles) {
+      in.get(handle);
+    }
+    return handles;
   }
 
   static String decodeHost(byte[] metadata) {
     ByteBuffer in = ByteBuffer.wrap(metadata);
     int length = in.getInt();
-    if (length < 0 || length > metadata.length - 4 - 8 - HANDLE_BYTES) {
+    if (length < 0 || length > metadata.length - 4 - 8 - 4 - HANDLE_BYTES) {
       throw new IllegalArgumentException(
           "CUDA IPC metadata of " + metadata.length + " bytes names a host of " + length + " bytes; it is corrupt");
     }

@@ -27,8 +27,8 @@ import org.openucx.jucx.UcxUtils;
  * The proxy of the CUDA backend's staged (other-node) peers: one thread that owns the {@link UcxTransport}
  * (JUCX is used from one thread), polls the staging mirror's signal words of every staged destination and
  * forwards each published message into the destination's receive mirror ({@link HostMirrors} describes both
- * mirrors). A non-zero word is a published message: dispatch {@code count+1} (for the count slots
- * before it), combine {@link DispatchLayout#COMBINE_FLAG_TAG} | {@code span+1} (for the expert's first span
+ * mirrors). A non-zero word is a published message: a dispatch count ({@link DispatchCountWord}, for the
+ * count slots before it; a staged destination's rows are never stored in place), combine {@link DispatchLayout#COMBINE_FLAG_TAG} | {@code span+1} (for the expert's first span
  * token rows). A count and a flag can share a word (one signal region serves both kinds of call), so the tag,
  * not the word's position, says which one it is. Per destination the proxy puts the
  * data, flushes, clears the word and only then puts the word's value to the same signal of the peer.
@@ -185,7 +185,7 @@ final class HostStagingProxy implements AutoCloseable {
         for (int e = 0; e < localExperts; e++) {
           long count = word(layout.dispatchCountOffset(b, e, peer));
           if (count != 0 && (count & DispatchLayout.COMBINE_FLAG_TAG) == 0) {
-            long rows = count - 1;
+            long rows = DispatchCountWord.rows(count);
             if (rows > 0) {
               transport.put(peer, stagingAddress + layout.dispatchRecvSlotOffset(b, e, peer, 0),
                   layout.dispatchRecvSlotOffset(b, e, rank, 0), rows * layout.dispatchMessageBytes());

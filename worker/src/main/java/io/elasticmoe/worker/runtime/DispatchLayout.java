@@ -23,6 +23,20 @@ package io.elasticmoe.worker.runtime;
  *       {@code max(E·N·msgDispatch, E·N·msgCombine)}.
  * </ul>
  *
+ * <p>The CUDA backend also lays out a second, device-only block, the <b>dispatch outputs</b>
+ * ({@code [outputs0|outputs1]}, each {@code [exchange|recv_x|recv_scales|src_info]}), exported through CUDA IPC
+ * like the buffer, so same-host senders store rows at their final packed position (DESIGN §6):
+ *
+ * <ul>
+ *   <li>exchange = live sets {@code [maxRanks][W]} uint64 ({@code W = ceil(maxRanks/32)}: bits of 32 ranks,
+ *       plus {@link #LIVE_SET_PUBLISHED}) and count vectors {@code [maxRanks][E]} int32 ({@code count+1}), each
+ *       source's as it published them to this rank in this call;
+ *   <li>recv_x {@code [E_l, maxRanks·N, H]} (bf16-sized, fp8 uses half), recv_scales {@code [E_l, maxRanks·N, S]}
+ *       fp32, src_info {@code [E_l, maxRanks·N]} int32.
+ * </ul>
+ *
+ * The CPU backend's buffer (UCX shared memory) does not include it: {@link #totalBytes} is the buffer alone.
+ *
  * <p>The layout depends only on its four parameters, so offsets are identical on every rank and a remote
  * address is {@code remoteBase + offset}. This class is pure arithmetic: no transport, no device.
  */
@@ -63,6 +77,18 @@ public final class DispatchLayout {
    */
   public static final long COMBINE_FLAG_TAG = 0x4000_0000_0000_0000L;
 
+  /**
+   * Set in a CUDA dispatch count whose rows the sender stored in place, in the owner's packed recv_x from the
+   * row in bits 32..60; unset, the rows are in the owner's receive slots. Never set with {@link #COMBINE_FLAG_TAG}.
+   */
+  public static final long DISPATCH_IN_PLACE = 0x2000_0000_0000_0000L;
+
+  /** Ranks one live-set word of the dispatch exchange holds (its low bits). */
+  public static final int LIVE_SET_RANKS_PER_WORD = 32;
+
+  /** Set in every published live-set word, so that an empty set still reads as published. */
+  public static final long LIVE_SET_PUBLISHED = 1L << LIVE_SET_RANKS_PER_WORD;
+
   private final int maxRanks;
   private final int numLocalExperts;
   private final int maxTokensPerRank;
@@ -74,6 +100,11 @@ public final class DispatchLayout {
   private final long sendRegionBytes;
   private final long recvRegionBytes;
   private final long livenessRegionBytes;
+  private final long liveSetsBytes;
+  private final long exchangeRegionBytes;
+  private final long recvXRegionBytes;
+  private final long recvScalesRegionBytes;
+  private final long srcInfoRegionBytes;
 
   private DispatchLayout(int maxRanks, int numLocalExperts, int maxTokensPerRank, int hidden) {
     this.maxRanks = maxRanks;
@@ -97,6 +128,12 @@ public final class DispatchLayout {
                 numExperts * maxTokensPerRank * dispatchMessageBytes,
                 numExperts * maxTokensPerRank * combineMessageBytes));
     this.livenessRegionBytes = align((long) maxRanks * SIGNAL_BYTES);
+    long packedRows = numExperts * maxTokensPerRank;
+    this.liveSetsBytes = align((long) maxRanks * liveSetWords() * SIGNAL_BYTES);
+    this.exchangeRegionBytes = liveSetsBytes + align((long) maxRanks * numExperts * 4);
+    this.recvXRegionBytes = align(packedRows * 2 * hidden);
+    this.recvScalesRegionBytes = align(packedRows * 4 * numScales);
+    this.srcInfoRegionBytes = align(packedRows * 4);
   }
 
   /**
@@ -204,6 +241,72 @@ public final class DispatchLayout {
   /** The word {@code srcRank} advances in this buffer while it is alive but waiting on someone. */
   public long livenessWordOffset(int srcRank) {
     return livenessOffset() + (long) checkRank(srcRank) * SIGNAL_BYTES;
+  }
+
+  /** W: live-set words per source in the dispatch exchange. */
+  public int liveSetWords() {
+    return (maxRanks + LIVE_SET_RANKS_PER_WORD - 1) / LIVE_SET_RANKS_PER_WORD;
+  }
+
+  /** Bytes of one buffer's dispatch outputs (exchange, recv_x, recv_scales, src_info). */
+  public long outputsRegionBytes() {
+    return exchangeRegionBytes + recvXRegionBytes + recvScalesRegionBytes + srcInfoRegionBytes;
+  }
+
+  /** The CUDA backend's dispatch-output block: both buffers' outputs. */
+  public long outputsTotalBytes() {
+    return NUM_BUFFERS * outputsRegionBytes();
+  }
+
+  /** The exchange region: cleared for the next call like the signals, so a non-zero word is this call's. */
+  public long exchangeRegionBytes() {
+    return exchangeRegionBytes;
+  }
+
+  public long exchangeOffset(int bufferIdx) {
+    return checkBuffer(bufferIdx) * outputsRegionBytes();
+  }
+
+  /** Word {@code word} of the live set {@code srcRank} published to this rank: bit i = rank 32·word + i live. */
+  public long liveSetWordOffset(int bufferIdx, int srcRank, int word) {
+    if (word < 0 || word >= liveSetWords()) {
+      throw new IllegalArgumentException(
+          "live-set word is " + word + "; it must be in 0.." + (liveSetWords() - 1));
+    }
+    return exchangeOffset(bufferIdx) + ((long) checkRank(srcRank) * liveSetWords() + word) * SIGNAL_BYTES;
+  }
+
+  /** The int32 {@code count+1} of rows {@code srcRank} sends to {@code globalExpert} in this call. */
+  public long countVectorOffset(int bufferIdx, int srcRank, int globalExpert) {
+    return exchangeOffset(bufferIdx) + liveSetsBytes
+        + ((long) checkRank(srcRank) * numExperts() + checkGlobalExpert(globalExpert)) * 4;
+  }
+
+  /** Packed recv_x: row {@code localExpert·R_b·N + row}, H fp8 or 2H bf16 bytes each. */
+  public long recvXOffset(int bufferIdx) {
+    return exchangeOffset(bufferIdx) + exchangeRegionBytes;
+  }
+
+  public long recvXRegionBytes() {
+    return recvXRegionBytes;
+  }
+
+  /** Packed recv_scales: S fp32 per row. */
+  public long recvScalesOffset(int bufferIdx) {
+    return recvXOffset(bufferIdx) + recvXRegionBytes;
+  }
+
+  public long recvScalesRegionBytes() {
+    return recvScalesRegionBytes;
+  }
+
+  /** Packed src_info: one int32 (the source token index) per row. */
+  public long srcInfoOffset(int bufferIdx) {
+    return recvScalesOffset(bufferIdx) + recvScalesRegionBytes;
+  }
+
+  public long srcInfoRegionBytes() {
+    return srcInfoRegionBytes;
   }
 
   /** Where token {@code tokenIdx} is cast once before it is written to every selected expert's owner. */

@@ -98,12 +98,17 @@ public final class CudaRankProcess {
     }
   }
 
-  /** Both backends run dispatch and combine before any check, so a failed check never desynchronises the ranks. */
+  /**
+   * Both backends run dispatch and combine before any check, so a failed check never desynchronises the ranks. The
+   * checks run after both combines, when the CPU backend's result rows are no longer valid (the peer may be in its
+   * next dispatch already): they are copied right after the CPU dispatch.
+   */
   private static void exactCase(int rank, String name, CpuDispatchBackend cpu, CudaDispatchBackend gpu, GpuCase c,
       int numTopk, int numExperts) {
     short[] x = c.x(rank);
     int[] topk = c.topkIdx(rank);
-    DispatchResult expected = cpu.dispatch(x, c.numTokens(), topk, numTopk, numExperts, c.useFp8(), c.roundScale());
+    DispatchResult expected =
+        GpuCase.inArrays(cpu.dispatch(x, c.numTokens(), topk, numTopk, numExperts, c.useFp8(), c.roundScale()));
     DispatchResult got = gpu.dispatch(x, c.numTokens(), topk, numTopk, numExperts, c.useFp8(), c.roundScale());
     short[] y = c.expertOutput(expected);
     float[] weights = c.topkWeights(rank);

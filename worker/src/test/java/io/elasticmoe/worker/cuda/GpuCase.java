@@ -67,6 +67,15 @@ record GpuCase(int seed, boolean structured, boolean useFp8, boolean roundScale,
     return weights;
   }
 
+  /**
+   * The result with its rows copied into arrays now. The CPU backend's rows are views into its receive buffer,
+   * valid only until the rank's next dispatch or combine: once this rank's combine has run, the peer's next
+   * dispatch stores into the same slots, so rows read after it may be the next case's (ReceivedRows).
+   */
+  static DispatchResult inArrays(DispatchResult result) {
+    return new DispatchResult(result.recvFp8(), result.recvScales(), result.recvBf16(), result.recvCount(), result.handle());
+  }
+
   /** Identity experts: each received row, dequantised to bf16, is the expert's output. */
   short[] expertOutput(DispatchResult result) {
     int rows = result.handle().numRanks() * result.handle().maxTokensPerRank() * result.recvCount().length;
@@ -75,9 +84,12 @@ record GpuCase(int seed, boolean structured, boolean useFp8, boolean roundScale,
       System.arraycopy(result.recvBf16(), 0, y, 0, y.length);
       return y;
     }
+    // Once, not per row: on a view each packed accessor copies every received row.
+    byte[] fp8 = result.recvFp8();
+    float[] scales = result.recvScales();
     float[] values = new float[hidden];
     for (int row = 0; row < rows; row++) {
-      Fp8Codec.uncastRow(result.recvFp8(), row * hidden, result.recvScales(), row * (hidden / 128), hidden, values, 0);
+      Fp8Codec.uncastRow(fp8, row * hidden, scales, row * (hidden / 128), hidden, values, 0);
       for (int c = 0; c < hidden; c++) {
         y[row * hidden + c] = Bf16.fromFloat(values[c]);
       }

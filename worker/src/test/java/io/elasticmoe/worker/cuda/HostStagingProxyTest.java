@@ -65,10 +65,10 @@ class HostStagingProxyTest {
     for (int slot = 0; slot < count; slot++) {
       fill(staging0, LAYOUT.dispatchRecvSlotOffset(b, expert, 1, slot), LAYOUT.dispatchMessageBytes(), 10 + slot);
     }
-    publish(staging0, LAYOUT.dispatchCountOffset(b, expert, 1), (long) count + 1);
+    publish(staging0, LAYOUT.dispatchCountOffset(b, expert, 1), DispatchCountWord.inSlots(count));
 
     ByteBuffer received = transport1.buffer();
-    await(() -> word(received, LAYOUT.dispatchCountOffset(b, expert, 0)) == count + 1);
+    await(() -> word(received, LAYOUT.dispatchCountOffset(b, expert, 0)) == DispatchCountWord.inSlots(count));
     for (int slot = 0; slot < count; slot++) {
       assertThat(isFilled(received, LAYOUT.dispatchRecvSlotOffset(b, expert, 0, slot), LAYOUT.dispatchMessageBytes(), 10 + slot))
           .as("slot %d of expert %d from rank 0 in rank 1's receive mirror", slot, expert).isTrue();

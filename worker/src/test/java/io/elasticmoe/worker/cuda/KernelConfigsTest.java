@@ -47,6 +47,9 @@ class KernelConfigsTest {
         .containsEntry("NUM_SIGNAL_BYTES", String.valueOf(DispatchLayout.SIGNAL_BYTES))
         .containsEntry("NUM_BUFFERS", String.valueOf(DispatchLayout.NUM_BUFFERS))
         .containsEntry("COMBINE_FLAG_TAG", "0x" + Long.toHexString(DispatchLayout.COMBINE_FLAG_TAG) + "ull")
+        .containsEntry("DISPATCH_IN_PLACE", "0x" + Long.toHexString(DispatchLayout.DISPATCH_IN_PLACE) + "ull")
+        .containsEntry("NUM_LIVE_SET_RANKS_PER_WORD", String.valueOf(DispatchLayout.LIVE_SET_RANKS_PER_WORD))
+        .containsEntry("LIVE_SET_PUBLISHED", "0x" + Long.toHexString(DispatchLayout.LIVE_SET_PUBLISHED) + "ull")
         .containsEntry("NUM_MAX_TIMEOUT_MILLIS", String.valueOf(CudaDispatchBackend.MAX_TIMEOUT_MILLIS));
     assertThat(Float.parseFloat(configs.get("FP8_MAX"))).isEqualTo(Fp8Codec.FP8_MAX);
     assertThat(Float.parseFloat(configs.get("FP8_AMAX_FLOOR"))).isEqualTo(Fp8Codec.AMAX_FLOOR);

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.time.Duration;
 import org.junit.jupiter.api.Test;
 
 class KernelLibraryTest {
@@ -54,11 +55,16 @@ class KernelLibraryTest {
   void paramsSerialiseLittleEndianInFieldOrder() {
     LowLatencyParams params = new LowLatencyParams()
         .set(LowLatencyParams.Field.LOCAL_BASE, 0x1122334455667788L)
-        .set(LowLatencyParams.Field.TIMEOUT_NS, 42);
+        .set(LowLatencyParams.Field.EXCHANGE_WAIT_NS, 42);
     ByteBuffer bytes = ByteBuffer.wrap(params.toBytes()).order(ByteOrder.LITTLE_ENDIAN);
     assertThat(bytes.capacity()).isEqualTo(LowLatencyParams.BYTES);
     assertThat(bytes.getLong(0)).isEqualTo(0x1122334455667788L);
     assertThat(bytes.getLong(LowLatencyParams.BYTES - 8)).isEqualTo(42);
+  }
+
+  @Test
+  void exchangeWaitIsAnEighthOfTheTimeout() {
+    assertThat(CudaDispatchBackend.exchangeWaitNanos(Duration.ofSeconds(4))).isEqualTo(500_000_000L);
   }
 
   @Test

@@ -104,6 +104,41 @@ class DispatchLayoutTest {
         .isEqualTo(onRankA.combineRecvSlotOffset(0, onRankA.numExperts() - 1, slot));
   }
 
+  @Property(tries = 200)
+  void dispatchOutputsAreDisjointAlignedAndHoldEveryEntry(
+      @ForAll @IntRange(min = 0, max = 10) int ranksIdx,
+      @ForAll @IntRange(min = 1, max = 64) int localExperts,
+      @ForAll @IntRange(min = 1, max = 1024) int tokens,
+      @ForAll @IntRange(min = 1, max = 64) int hiddenUnits) {
+    DispatchLayout l = layout(ranksIdx, localExperts, tokens, hiddenUnits);
+    long expectedBegin = 0;
+    for (int b = 0; b < DispatchLayout.NUM_BUFFERS; b++) {
+      long[][] regions = {
+        {l.exchangeOffset(b), l.exchangeRegionBytes()},
+        {l.recvXOffset(b), l.recvXRegionBytes()},
+        {l.recvScalesOffset(b), l.recvScalesRegionBytes()},
+        {l.srcInfoOffset(b), l.srcInfoRegionBytes()},
+      };
+      for (long[] region : regions) {
+        assertThat(region[0] % DispatchLayout.ALIGNMENT_BYTES).isZero();
+        assertThat(region[1] % DispatchLayout.ALIGNMENT_BYTES).isZero();
+        assertThat(region[0]).isEqualTo(expectedBegin);
+        expectedBegin += region[1];
+      }
+      int lastRank = l.maxRanks() - 1;
+      long packedRows = (long) l.numExperts() * l.maxTokensPerRank();
+      assertThat(l.liveSetWordOffset(b, lastRank, l.liveSetWords() - 1) + DispatchLayout.SIGNAL_BYTES)
+          .isLessThanOrEqualTo(l.countVectorOffset(b, 0, 0));
+      assertThat(l.countVectorOffset(b, lastRank, l.numExperts() - 1) + 4)
+          .isLessThanOrEqualTo(l.exchangeOffset(b) + l.exchangeRegionBytes());
+      assertThat(l.recvXRegionBytes()).isGreaterThanOrEqualTo(packedRows * 2 * l.hidden());
+      assertThat(l.recvScalesRegionBytes()).isGreaterThanOrEqualTo(packedRows * 4 * l.numScales());
+      assertThat(l.srcInfoRegionBytes()).isGreaterThanOrEqualTo(packedRows * 4);
+    }
+    assertThat(l.outputsTotalBytes()).isEqualTo(expectedBegin);
+    assertThat(l.liveSetWords() * DispatchLayout.LIVE_SET_RANKS_PER_WORD).isGreaterThanOrEqualTo(l.maxRanks());
+  }
+
   @Test
   void matchesDesignFormulasForTheBenchmarkShape() {
     DispatchLayout l = DispatchLayout.of(4, 32, 128, 7168);
