@@ -5,6 +5,7 @@ import io.elasticmoe.worker.bench.dataplane.DataplaneBenchmark;
 import io.elasticmoe.worker.bench.dataplane.DataplaneKernelsBenchmark;
 import io.elasticmoe.worker.cpu.PhaseTimes;
 import io.elasticmoe.worker.runtime.DispatchLayout;
+import io.elasticmoe.worker.runtime.WorkerJvm;
 import io.elasticmoe.worker.transport.UcxTransport;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -170,7 +171,7 @@ public final class BenchDataplaneCommand implements Callable<Integer> {
         .warmupTime(TimeValue.seconds(1))
         .measurementIterations(5)
         .measurementTime(TimeValue.seconds(1))
-        .jvmArgsAppend("--enable-native-access=ALL-UNNAMED")
+        .jvmArgsAppend(WorkerJvm.FLAGS.toArray(String[]::new))
         .build();
     Map<String, Double> score = new LinkedHashMap<>();
     for (RunResult result : new Runner(options).run()) {
