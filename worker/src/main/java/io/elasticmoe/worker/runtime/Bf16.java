@@ -23,18 +23,4 @@ public final class Bf16 {
   public static float toFloat(short bf16) {
     return Float.intBitsToFloat((bf16 & 0xFFFF) << 16);
   }
-
-  /**
-   * Splits little-endian words of two bf16 channels into float bits: channel 2i (the low half) into
-   * {@code evenBits[i]}, channel 2i+1 into {@code oddBits[i]}. Two plain loops, so C2 vectorises them; the
-   * fp8 cast and the combine reduction both read bf16 rows this way.
-   */
-  public static void splitChannelPairs(int[] words, int[] evenBits, int[] oddBits, int n) {
-    for (int i = 0; i < n; i++) {
-      evenBits[i] = words[i] << 16;
-    }
-    for (int i = 0; i < n; i++) {
-      oddBits[i] = words[i] & 0xFFFF0000;
-    }
-  }
 }

@@ -2,8 +2,11 @@ package io.elasticmoe.worker.runtime;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import net.jqwik.api.Arbitraries;
+import net.jqwik.api.Arbitrary;
 import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
+import net.jqwik.api.Provide;
 import net.jqwik.api.constraints.FloatRange;
 import net.jqwik.api.constraints.IntRange;
 import org.junit.jupiter.api.Test;
@@ -109,8 +112,8 @@ class Fp8CodecTest {
       @ForAll @IntRange(min = 0, max = 1 << 20) int seed,
       @ForAll boolean roundScale,
       @ForAll @IntRange(min = 0, max = 6) int specialsPerGroup,
-      @ForAll @IntRange(min = -20, max = 20) int magnitudeExponent) {
-    int hidden = 1024;
+      @ForAll @IntRange(min = -20, max = 20) int magnitudeExponent,
+      @ForAll("hiddenSizes") int hidden) {
     float magnitude = Math.scalb(1f, magnitudeExponent);
     java.util.Random random = new java.util.Random(seed);
     short[] row = new short[hidden + 5];
@@ -136,6 +139,11 @@ class Fp8CodecTest {
       assertThat(Float.floatToIntBits(scales[2 + group]))
           .as("scale of group %d", group).isEqualTo(Float.floatToIntBits(expectedScales[group]));
     }
+  }
+
+  @Provide
+  Arbitrary<Integer> hiddenSizes() {
+    return Arbitraries.of(128, 1024, 7168);
   }
 
   @Test
