@@ -44,6 +44,8 @@ public class DataplaneKernelsBenchmark {
   private short[] out;
   private CombineReducer reducer;
   private Fp8Codec.RowCaster caster;
+  private AutoVectorisedBaseline.Reducer baselineReducer;
+  private AutoVectorisedBaseline.Caster baselineCaster;
 
   @Setup
   public void setUp() {
@@ -69,6 +71,8 @@ public class DataplaneKernelsBenchmark {
     out = new short[hidden];
     reducer = new CombineReducer(hidden, bytes);
     caster = new Fp8Codec.RowCaster(hidden);
+    baselineReducer = new AutoVectorisedBaseline.Reducer(hidden, bytes);
+    baselineCaster = new AutoVectorisedBaseline.Caster(hidden);
   }
 
   @Benchmark
@@ -86,6 +90,13 @@ public class DataplaneKernelsBenchmark {
   @Benchmark
   public byte[] fp8Cast() {
     caster.castRow(token, 0, false, codes, 0, scales, 0);
+    return codes;
+  }
+
+  /** The cast before the Vector API: C2-auto-vectorised loops through scratch copies. */
+  @Benchmark
+  public byte[] fp8CastAutoVectorisedBaseline() {
+    baselineCaster.castRow(token, 0, false, codes, 0, scales, 0);
     return codes;
   }
 
@@ -110,6 +121,13 @@ public class DataplaneKernelsBenchmark {
   @Benchmark
   public short[] combineReduce() {
     reducer.reduceToken(rowOffsets, weights, topk, out, 0);
+    return out;
+  }
+
+  /** The reduction before the Vector API: C2-auto-vectorised loops through scratch copies. */
+  @Benchmark
+  public short[] combineReduceAutoVectorisedBaseline() {
+    baselineReducer.reduceToken(rowOffsets, weights, topk, out, 0);
     return out;
   }
 }
