@@ -1,5 +1,6 @@
 package io.elasticmoe.worker.runtime;
 
+import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
@@ -107,14 +108,43 @@ public final class Fp8Codec {
     }
   }
 
-  /** Inverse of {@link #castRow}: fp32 values {@code decode(code) · scaleInv}. */
+  /**
+   * Inverse of {@link #castRow}: fp32 values {@code decode(code) · scaleInv}, for {@code hidden} a multiple of
+   * {@link DispatchLayout#CHANNELS_PER_SCALE}. Decoded without the table, bit for bit its values: a code's 7
+   * magnitude bits shifted to float bits 20..26 put its 4 exponent bits at the bottom of the float exponent
+   * and its 3 mantissa bits at the top of the mantissa, so that float times 2^120 (exact) is the E4M3 value,
+   * subnormals included (they land on float subnormals); 0x7F is NaN.
+   */
   public static void uncastRow(
       byte[] src, int srcOffset, float[] scales, int scalesOffset, int hidden, float[] dst,
       int dstOffset) {
-    for (int c = 0; c < hidden; c++) {
-      float scaleInv = scales[scalesOffset + c / DispatchLayout.CHANNELS_PER_SCALE];
-      dst[dstOffset + c] = decode(src[srcOffset + c]) * scaleInv;
+    int step = UncastSpecies.FLOATS.length();
+    for (int group = 0; group < hidden / DispatchLayout.CHANNELS_PER_SCALE; group++) {
+      float scaleInv = scales[scalesOffset + group];
+      int from = group * DispatchLayout.CHANNELS_PER_SCALE;
+      for (int c = from; c < from + DispatchLayout.CHANNELS_PER_SCALE; c += step) {
+        IntVector codes = (IntVector) ByteVector.fromArray(UncastSpecies.CODES, src, srcOffset + c)
+            .convertShape(VectorOperators.B2I, UncastSpecies.INTS, 0);
+        IntVector magnitude = codes.and(0x7F);
+        FloatVector value = magnitude.lanewise(VectorOperators.LSHL, 20).reinterpretAsFloats().mul(0x1p120f)
+            .blend(Float.NaN, magnitude.compare(VectorOperators.EQ, 0x7F).cast(UncastSpecies.FLOATS));
+        value.reinterpretAsInts().or(codes.and(0x80).lanewise(VectorOperators.LSHL, 24)).reinterpretAsFloats()
+            .mul(scaleInv)
+            .intoArray(dst, dstOffset + c);
+      }
     }
+  }
+
+  /**
+   * One fp8 code per float lane: the codes load at a quarter of the float width, which must be 64 bits at
+   * least (so 256-bit floats on a 128-bit host).
+   */
+  private static final class UncastSpecies {
+    static final VectorSpecies<Float> FLOATS = VectorSpecies.of(float.class,
+        VectorShape.forBitSize(Math.max(256, FloatVector.SPECIES_PREFERRED.vectorBitSize())));
+    static final VectorSpecies<Integer> INTS = FLOATS.withLanes(int.class);
+    static final VectorSpecies<Byte> CODES =
+        VectorSpecies.of(byte.class, VectorShape.forBitSize(FLOATS.vectorBitSize() / 4));
   }
 
   /**

@@ -18,9 +18,10 @@ import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 
 /**
- * Per-token costs of the CPU backend's compute, each next to its baseline: the fp8 cast against
+ * Per-token costs of the CPU backend's compute, each next to its baselines: the fp8 cast against
  * copying the bf16 row as-is (what bf16 dispatch does), the uncast, and the top-k combine reduction
- * against copying one row. One op = one token.
+ * against copying one row; and each against its loop from before the Vector API ({@link BeforeVectorApi}),
+ * in the same run. One op = one token.
  */
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.NANOSECONDS)
@@ -44,8 +45,8 @@ public class DataplaneKernelsBenchmark {
   private short[] out;
   private CombineReducer reducer;
   private Fp8Codec.RowCaster caster;
-  private AutoVectorisedBaseline.Reducer baselineReducer;
-  private AutoVectorisedBaseline.Caster baselineCaster;
+  private BeforeVectorApi.Reducer baselineReducer;
+  private BeforeVectorApi.Caster baselineCaster;
 
   @Setup
   public void setUp() {
@@ -71,8 +72,8 @@ public class DataplaneKernelsBenchmark {
     out = new short[hidden];
     reducer = new CombineReducer(hidden, bytes);
     caster = new Fp8Codec.RowCaster(hidden);
-    baselineReducer = new AutoVectorisedBaseline.Reducer(hidden, bytes);
-    baselineCaster = new AutoVectorisedBaseline.Caster(hidden);
+    baselineReducer = new BeforeVectorApi.Reducer(hidden, bytes);
+    baselineCaster = new BeforeVectorApi.Caster(hidden);
   }
 
   @Benchmark
@@ -95,7 +96,7 @@ public class DataplaneKernelsBenchmark {
 
   /** The cast before the Vector API: C2-auto-vectorised loops through scratch copies. */
   @Benchmark
-  public byte[] fp8CastAutoVectorisedBaseline() {
+  public byte[] fp8CastBeforeVectorApi() {
     baselineCaster.castRow(token, 0, false, codes, 0, scales, 0);
     return codes;
   }
@@ -109,6 +110,13 @@ public class DataplaneKernelsBenchmark {
   @Benchmark
   public float[] fp8Uncast() {
     Fp8Codec.uncastRow(codes, 0, scales, 0, hidden, values, 0);
+    return values;
+  }
+
+  /** The uncast before the Vector API: a table lookup per channel. */
+  @Benchmark
+  public float[] fp8UncastBeforeVectorApi() {
+    BeforeVectorApi.uncastRow(codes, 0, scales, 0, hidden, values, 0);
     return values;
   }
 
@@ -126,7 +134,7 @@ public class DataplaneKernelsBenchmark {
 
   /** The reduction before the Vector API: C2-auto-vectorised loops through scratch copies. */
   @Benchmark
-  public short[] combineReduceAutoVectorisedBaseline() {
+  public short[] combineReduceBeforeVectorApi() {
     baselineReducer.reduceToken(rowOffsets, weights, topk, out, 0);
     return out;
   }

@@ -9,12 +9,13 @@ import java.nio.ShortBuffer;
 import java.util.Arrays;
 
 /**
- * The combine reduction and the fp8 cast as they were before the Vector API (commit 021bed7): plain int and
- * float loops shaped for C2's auto-vectorisation, moving between int and float arrays by bulk copies through
- * a direct scratch buffer. Kept only as the side-by-side baseline of {@link DataplaneKernelsBenchmark}; the
- * property tests pin the production code to the same bits.
+ * The per-token loops as they were before the Vector API (commit 021bed7): the combine reduction and the fp8
+ * cast as plain int and float loops shaped for C2's auto-vectorisation, moving between int and float arrays
+ * by bulk copies through a direct scratch buffer, and the uncast as a table lookup per channel. Kept only as
+ * the side-by-side baseline of {@link DataplaneKernelsBenchmark}; the property tests pin the production code
+ * to the same bits.
  */
-final class AutoVectorisedBaseline {
+final class BeforeVectorApi {
 
   private static final int CHANNELS_PER_SCALE = 128;
   private static final int CANONICAL_NAN = 0x7FC0;
@@ -22,7 +23,14 @@ final class AutoVectorisedBaseline {
   private static final int MIN_NORMAL_BITS = Float.floatToRawIntBits(0x1p-6f);
   private static final int MAGIC_BITS = Float.floatToRawIntBits(0x1p14f);
 
-  private AutoVectorisedBaseline() {}
+  private BeforeVectorApi() {}
+
+  static void uncastRow(byte[] src, int srcOffset, float[] scales, int scalesOffset, int hidden, float[] dst,
+      int dstOffset) {
+    for (int c = 0; c < hidden; c++) {
+      dst[dstOffset + c] = Fp8Codec.decode(src[srcOffset + c]) * scales[scalesOffset + c / CHANNELS_PER_SCALE];
+    }
+  }
 
   static final class Reducer {
 
