@@ -19,7 +19,7 @@ source "$HERE/../cluster/lib.sh"
 
 JDK_HOME="${ELASTICMOE_JDK:-/usr/lib/jvm/temurin-25-jdk-amd64}"
 IMAGE_TAG="${ELASTICMOE_IMAGE_TAG:-dev}"
-JRE_MODULES="${ELASTICMOE_JRE_MODULES:-java.base,java.compiler,java.datatransfer,java.desktop,java.instrument,java.logging,java.management,java.management.rmi,java.naming,java.net.http,java.prefs,java.rmi,java.scripting,java.security.jgss,java.security.sasl,java.sql,java.transaction.xa,java.xml,java.xml.crypto,jdk.crypto.cryptoki,jdk.crypto.ec,jdk.httpserver,jdk.jfr,jdk.management,jdk.management.agent,jdk.naming.dns,jdk.net,jdk.unsupported,jdk.zipfs}"
+JRE_MODULES="${ELASTICMOE_JRE_MODULES:-java.base,java.compiler,java.datatransfer,java.desktop,java.instrument,java.logging,java.management,java.management.rmi,java.naming,java.net.http,java.prefs,java.rmi,java.scripting,java.security.jgss,java.security.sasl,java.sql,java.transaction.xa,java.xml,java.xml.crypto,jdk.crypto.cryptoki,jdk.crypto.ec,jdk.httpserver,jdk.incubator.vector,jdk.jfr,jdk.management,jdk.management.agent,jdk.naming.dns,jdk.net,jdk.unsupported,jdk.zipfs}"
 BASE_DEBS=(libc6 libgcc-s1 gcc-12-base libstdc++6 zlib1g)
 WORKER_DEBS=(libucx0 libnuma1 libibverbs1 librdmacm1 libnl-3-200 libnl-route-3-200 ibverbs-providers)
 ALL_IMAGES=(pause testbox operator worker)
@@ -154,7 +154,7 @@ assemble_worker() {
   if [[ -d $WORKER_TARGET/lib ]]; then cp -a "$WORKER_TARGET/lib" "$root/app/lib"; fi
   bah copy "$ctr" "$root" / >/dev/null
   bah config "${COMMON_ENV[@]}" --workingdir /app --user 65532:65532 \
-    --entrypoint '["/opt/java/bin/java","--enable-native-access=ALL-UNNAMED","-jar","/app/elasticmoe-worker.jar"]' \
+    --entrypoint '["/opt/java/bin/java","--enable-native-access=ALL-UNNAMED","--add-modules","jdk.incubator.vector","-jar","/app/elasticmoe-worker.jar"]' \
     --cmd '["run"]' "$ctr"
 }
 

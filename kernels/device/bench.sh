@@ -7,6 +7,6 @@ cd "$(dirname "$0")/../.."
 source kernels/device/env.sh
 OUT=${OUT:-/tmp/emoe-out}; mkdir -p "$OUT"
 set -x
-$JAVA --enable-native-access=ALL-UNNAMED -cp "$CP" io.elasticmoe.worker.cli.BenchDataplaneCudaCommand "$@" \
+$JAVA --enable-native-access=ALL-UNNAMED --add-modules jdk.incubator.vector -cp "$CP" io.elasticmoe.worker.cli.BenchDataplaneCudaCommand "$@" \
   2>&1 | tee "$OUT/bench.txt"
 exit "${PIPESTATUS[0]}"

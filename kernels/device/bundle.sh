@@ -13,7 +13,7 @@ staging=$(mktemp -d)
 out=$staging/bundle
 m2=${M2_REPO:-$HOME/.m2/repository}
 rm -rf "$out" && mkdir -p "$out/lib" "$out/ucx/ucx"
-"$java_home/bin/jlink" --add-modules java.base,java.logging,java.management,jdk.unsupported,jdk.zipfs \
+"$java_home/bin/jlink" --add-modules java.base,java.logging,java.management,jdk.incubator.vector,jdk.unsupported,jdk.zipfs \
   --strip-debug --no-header-files --no-man-pages --output "$out/jre"
 cp "$root/worker/target/elasticmoe-worker.jar" "$out/"
 # Only what the cuda/cpu backends and picocli's scan of every subcommand load (the rest stays behind: 64 MiB).

@@ -14,7 +14,7 @@ extra=$(ls "$PWD"/.device/perftest/*.jar | tr '\n' ':')
 args=("$@"); [ ${#args[@]} -gt 0 ] || args=(--hidden 7168,1024 --iterations 50 --warmup 50)
 nproc; uptime
 bench() {
-  timeout 60 $JAVA --enable-native-access=ALL-UNNAMED -cp "$1$CP:$extra" io.elasticmoe.worker.cli.ElasticMoeCommand \
+  timeout 60 $JAVA --enable-native-access=ALL-UNNAMED --add-modules jdk.incubator.vector -cp "$1$CP:$extra" io.elasticmoe.worker.cli.ElasticMoeCommand \
     bench dataplane "${args[@]}"
 }
 for r in $(seq 1 "${PAIRS:-3}"); do

@@ -13,7 +13,7 @@ nvidia-smi topo -m | tee -a "$OUT/gpus.txt"
 parts=" ${*:-junit sanitizer} "
 status=0
 if [[ $parts == *" junit "* ]]; then
-  $JAVA --enable-native-access=ALL-UNNAMED -cp "$CP" org.junit.platform.console.ConsoleLauncher execute \
+  $JAVA --enable-native-access=ALL-UNNAMED --add-modules jdk.incubator.vector -cp "$CP" org.junit.platform.console.ConsoleLauncher execute \
     --disable-banner --details=tree --select-package=io.elasticmoe.worker.cuda 2>&1 | tee "$OUT/junit.txt"
   [ "${PIPESTATUS[0]}" = 0 ] || status=1
 fi
@@ -23,7 +23,7 @@ if [[ $parts == *" sanitizer "* ]]; then
     scenario=${run%%:*}; tool=${run##*:}
     store=$(mktemp -d)
     for rank in 0 1; do
-      compute-sanitizer --tool $tool --error-exitcode 3 $JAVA --enable-native-access=ALL-UNNAMED -cp "$CP" \
+      compute-sanitizer --tool $tool --error-exitcode 3 $JAVA --enable-native-access=ALL-UNNAMED --add-modules jdk.incubator.vector -cp "$CP" \
         io.elasticmoe.worker.cuda.CudaRankProcess $scenario $rank "$store" 20000 > "$OUT/sanitizer-$scenario-$tool-$rank.txt" 2>&1 &
     done
     for job in $(jobs -p); do wait $job || status=1; done

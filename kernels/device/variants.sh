@@ -10,7 +10,7 @@ cd "$(dirname "$0")/../.."
 source kernels/device/env.sh
 rm -rf /tmp/emoe-variants && mkdir -p /tmp/emoe-variants && tar -C /tmp/emoe-variants -xJf .device/variants.tar.xz
 run() {
-  $JAVA --enable-native-access=ALL-UNNAMED -cp "$1$CP" io.elasticmoe.worker.cli.BenchDataplaneCudaCommand \
+  $JAVA --enable-native-access=ALL-UNNAMED --add-modules jdk.incubator.vector -cp "$1$CP" io.elasticmoe.worker.cli.BenchDataplaneCudaCommand \
     --tokens "${TOK:-128,1024}" --iterations 200 --warmup 50 2>&1 | grep -E "^\| [0-9]"
 }
 echo "== bundle"; run ""

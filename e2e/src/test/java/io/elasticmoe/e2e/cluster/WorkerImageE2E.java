@@ -52,7 +52,9 @@ class WorkerImageE2E {
                     .withName("java")
                     .withImage(LocalCluster.WORKER)
                     .withImagePullPolicy("Never")
-                    .withCommand("/opt/java/bin/java", "-XshowSettings:properties", "-version")
+                    // With the worker's modules: the image's jlink'd runtime must hold the Vector API's.
+                    .withCommand("/opt/java/bin/java", "--add-modules", "jdk.incubator.vector",
+                        "-XshowSettings:properties", "-version")
                     .build())
             .endSpec()
             .build();

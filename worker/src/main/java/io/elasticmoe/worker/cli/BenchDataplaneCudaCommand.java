@@ -2,6 +2,7 @@ package io.elasticmoe.worker.cli;
 
 import io.elasticmoe.worker.cuda.CudaDataplaneBench;
 import io.elasticmoe.worker.cuda.GpuProbe;
+import io.elasticmoe.worker.runtime.WorkerJvm;
 import io.elasticmoe.worker.store.DirectoryKeyValueStore;
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -153,7 +154,9 @@ public final class BenchDataplaneCudaCommand implements Callable<Integer> {
 
   private Process startRank(int r, Path storeDir) throws IOException {
     String java = ProcessHandle.current().info().command().orElse("java");
-    List<String> command = new ArrayList<>(List.of(java, "--enable-native-access=ALL-UNNAMED", "-cp",
+    List<String> command = new ArrayList<>(List.of(java));
+    command.addAll(WorkerJvm.FLAGS);
+    command.addAll(List.of("-cp",
         System.getProperty("java.class.path"), BenchDataplaneCudaCommand.class.getName(), "--rank", String.valueOf(r), "--store", storeDir.toString(), "--ranks", String.valueOf(ranks),
         "--hidden", String.valueOf(hidden), "--topk", String.valueOf(topk), "--experts", String.valueOf(experts),
         "--iterations", String.valueOf(iterations), "--warmup", String.valueOf(warmup),

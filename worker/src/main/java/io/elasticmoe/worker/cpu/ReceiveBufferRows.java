@@ -60,18 +60,17 @@ final class ReceiveBufferRows implements ReceivedRows {
 
   @Override
   public void toFloat(int row, float[] dst, int offset) {
-    int payload = payload(row);
+    // Bulk reads, then the codecs' own conversions: one definition of each for every backend.
     if (fp8) {
-      // Bulk reads, then the codec's own uncast: one definition of decode·scale for every backend.
       byte[] codes = new byte[hidden];
       float[] rowScales = new float[numScales];
       fp8Codes(row, codes, 0);
       scales(row, rowScales, 0);
       Fp8Codec.uncastRow(codes, 0, rowScales, 0, hidden, dst, offset);
     } else {
-      for (int c = 0; c < hidden; c++) {
-        dst[offset + c] = Bf16.toFloat(buffer.getShort(payload + 2 * c));
-      }
+      short[] values = new short[hidden];
+      bf16(row, values, 0);
+      Bf16.toFloats(values, 0, dst, offset, hidden);
     }
   }
 

@@ -1,5 +1,12 @@
 package io.elasticmoe.worker.runtime;
 
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
+
 /**
  * bfloat16 as the upper 16 bits of an IEEE float, held in a {@code short}. Rounding float to bf16 is
  * round-to-nearest-even, as {@code __float2bfloat16} does on the GPU, so both backends agree bit for bit.
@@ -7,6 +14,11 @@ package io.elasticmoe.worker.runtime;
 public final class Bf16 {
 
   private static final short CANONICAL_NAN = 0x7FC0;
+  private static final VectorSpecies<Float> FLOATS = FloatVector.SPECIES_PREFERRED;
+  private static final VectorSpecies<Integer> INTS = FLOATS.withLanes(int.class);
+  // As many lanes as FLOATS at half the width: one bf16 per float.
+  private static final VectorSpecies<Short> SHORTS =
+      VectorSpecies.of(short.class, VectorShape.forBitSize(FLOATS.vectorBitSize() / 2));
 
   private Bf16() {}
 
@@ -25,16 +37,15 @@ public final class Bf16 {
   }
 
   /**
-   * Splits little-endian words of two bf16 channels into float bits: channel 2i (the low half) into
-   * {@code evenBits[i]}, channel 2i+1 into {@code oddBits[i]}. Two plain loops, so C2 vectorises them; the
-   * fp8 cast and the combine reduction both read bf16 rows this way.
+   * {@link #toFloat} of {@code src[srcOffset..+n)} into {@code dst[dstOffset..)}, for {@code n} a multiple
+   * of 128 (a row of any layout). Vector API: C2 does not vectorise {@code Float.intBitsToFloat} per element.
    */
-  public static void splitChannelPairs(int[] words, int[] evenBits, int[] oddBits, int n) {
-    for (int i = 0; i < n; i++) {
-      evenBits[i] = words[i] << 16;
-    }
-    for (int i = 0; i < n; i++) {
-      oddBits[i] = words[i] & 0xFFFF0000;
+  public static void toFloats(short[] src, int srcOffset, float[] dst, int dstOffset, int n) {
+    for (int c = 0; c < n; c += FLOATS.length()) {
+      ((IntVector) ShortVector.fromArray(SHORTS, src, srcOffset + c).convertShape(VectorOperators.S2I, INTS, 0))
+          .lanewise(VectorOperators.LSHL, 16)
+          .reinterpretAsFloats()
+          .intoArray(dst, dstOffset + c);
     }
   }
 }

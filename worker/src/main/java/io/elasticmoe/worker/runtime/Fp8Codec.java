@@ -1,10 +1,12 @@
 package io.elasticmoe.worker.runtime;
 
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
-import java.nio.FloatBuffer;
-import java.nio.IntBuffer;
-import java.nio.ShortBuffer;
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
 
 /**
  * FP8 E4M3 (the OCP "fn" variant: bias 7, no infinities, 0x7F/0xFF are NaN, largest finite 448) and the
@@ -80,7 +82,7 @@ public final class Fp8Codec {
   /**
    * Casts one bf16 row of {@code hidden} channels starting at {@code src[srcOffset]} into fp8 codes at
    * {@code dst[dstOffset]} and {@code hidden/128} scales at {@code scales[scalesOffset]}. The scalar
-   * definition, element by element; {@link RowCaster} computes the same bits several times faster.
+   * definition, element by element; {@link RowCaster} computes the same bits with SIMD.
    */
   public static void castRow(
       short[] src,
@@ -106,157 +108,128 @@ public final class Fp8Codec {
     }
   }
 
-  /** Inverse of {@link #castRow}: fp32 values {@code decode(code) · scaleInv}. */
+  /**
+   * Inverse of {@link #castRow}: fp32 values {@code decode(code) · scaleInv}, for {@code hidden} a multiple of
+   * {@link DispatchLayout#CHANNELS_PER_SCALE}. Decoded without the table, bit for bit its values: a code's 7
+   * magnitude bits shifted to float bits 20..26 put its 4 exponent bits at the bottom of the float exponent
+   * and its 3 mantissa bits at the top of the mantissa, so that float times 2^120 (exact) is the E4M3 value,
+   * subnormals included (they land on float subnormals); 0x7F is NaN.
+   */
   public static void uncastRow(
       byte[] src, int srcOffset, float[] scales, int scalesOffset, int hidden, float[] dst,
       int dstOffset) {
-    for (int c = 0; c < hidden; c++) {
-      float scaleInv = scales[scalesOffset + c / DispatchLayout.CHANNELS_PER_SCALE];
-      dst[dstOffset + c] = decode(src[srcOffset + c]) * scaleInv;
+    int step = UncastSpecies.FLOATS.length();
+    for (int group = 0; group < hidden / DispatchLayout.CHANNELS_PER_SCALE; group++) {
+      float scaleInv = scales[scalesOffset + group];
+      int from = group * DispatchLayout.CHANNELS_PER_SCALE;
+      for (int c = from; c < from + DispatchLayout.CHANNELS_PER_SCALE; c += step) {
+        IntVector codes = (IntVector) ByteVector.fromArray(UncastSpecies.CODES, src, srcOffset + c)
+            .convertShape(VectorOperators.B2I, UncastSpecies.INTS, 0);
+        IntVector magnitude = codes.and(0x7F);
+        FloatVector value = magnitude.lanewise(VectorOperators.LSHL, 20).reinterpretAsFloats().mul(0x1p120f)
+            .blend(Float.NaN, magnitude.compare(VectorOperators.EQ, 0x7F).cast(UncastSpecies.FLOATS));
+        value.reinterpretAsInts().or(codes.and(0x80).lanewise(VectorOperators.LSHL, 24)).reinterpretAsFloats()
+            .mul(scaleInv)
+            .intoArray(dst, dstOffset + c);
+      }
     }
   }
 
   /**
-   * {@link #castRow} shaped for C2's auto-vectorisation, bit for bit the same codes and scales. C2 does not
-   * vectorise the int↔float reinterpretation ({@code Float.intBitsToFloat}/{@code floatToRawIntBits} per
-   * element ran at scalar speed, measured), nor a loop that narrows into a {@code byte[]}; so a row is read as
-   * 32-bit words of two channels, split with int shifts and masks into the float bits of its even and odd
-   * channels, and moved between int and float arrays by bulk copies through a direct scratch buffer. What
-   * remains are plain int or float loops: amax as an int max of magnitude bits, the scaling, and the
-   * encoding of {@link #encode} without branches (saturation as an int min, NaN as an or, subnormals by
-   * the float sum {@code |v| + 2^14}, whose last mantissa bits are {@code |v|·2^9} rounded half to even).
-   * The scratch is little-endian, so a word's low half is the even channel on any host. Not thread-safe:
-   * one caster per thread.
+   * One fp8 code per float lane: the codes load at a quarter of the float width, which must be 64 bits at
+   * least (so 256-bit floats on a 128-bit host).
+   */
+  private static final class UncastSpecies {
+    static final VectorSpecies<Float> FLOATS = VectorSpecies.of(float.class,
+        VectorShape.forBitSize(Math.max(256, FloatVector.SPECIES_PREFERRED.vectorBitSize())));
+    static final VectorSpecies<Integer> INTS = FLOATS.withLanes(int.class);
+    static final VectorSpecies<Byte> CODES =
+        VectorSpecies.of(byte.class, VectorShape.forBitSize(FLOATS.vectorBitSize() / 4));
+  }
+
+  /**
+   * {@link #castRow} in the Vector API, bit for bit the same codes and scales. A row is loaded as 32-bit words
+   * of two channels (lanes reinterpret little-endian on every host, so a word's low half is the even
+   * channel), and a channel's float bits are its half of the word shifted to the top: no lane shuffles. Per
+   * group of 128 channels, amax is an int max of magnitude bits (they order like the magnitudes, and any
+   * NaN's exceed +inf's); then each value is scaled and encoded as {@link #encode} does, without branches:
+   * saturation as an int min, NaN as an or, subnormals through the float sum {@code |v| + 2^14}, whose last
+   * mantissa bits are {@code |v|·2^9} rounded half to even. The two codes of a word go back into its 16 low
+   * bits, and one narrowing conversion stores them in channel order. Stateless: a caster may serve several
+   * threads.
    */
   public static final class RowCaster {
 
+    private static final VectorSpecies<Short> SHORTS = ShortVector.SPECIES_PREFERRED;
+    private static final VectorSpecies<Integer> WORDS = IntVector.SPECIES_PREFERRED;
+    // Half the width of WORDS with as many lanes: one code pair (16 bits) per word.
+    private static final VectorSpecies<Short> CODE_PAIRS =
+        VectorSpecies.of(short.class, VectorShape.forBitSize(WORDS.vectorBitSize() / 2));
     private static final int MAGIC_BITS = Float.floatToRawIntBits(0x1p14f);
 
     private final int hidden;
-    private final int half;
-    private final ShortBuffer scratchShorts;
-    private final IntBuffer scratchInts;
-    private final FloatBuffer scratchFloats;
-    private final ByteBuffer scratchBytes;
-    private final int[] words;
-    private final int[] evenBits;
-    private final int[] oddBits;
-    private final int[] magnitude;
-    private final int[] evenSubnormal;
-    private final int[] oddSubnormal;
-    private final float[] even;
-    private final float[] odd;
-    private final float[] evenMagic;
-    private final float[] oddMagic;
-    private final float[] groupScale;
-    private final short[] codePairs;
 
-    /** {@code hidden} must be a positive multiple of {@link DispatchLayout#CHANNELS_PER_SCALE}. */
+    /**
+     * {@code hidden} must be a positive multiple of {@link DispatchLayout#CHANNELS_PER_SCALE}: a group is then
+     * a whole number of vectors for any vector size up to 2048 bits.
+     */
     public RowCaster(int hidden) {
       if (hidden < DispatchLayout.CHANNELS_PER_SCALE || hidden % DispatchLayout.CHANNELS_PER_SCALE != 0) {
         throw new IllegalArgumentException("hidden is " + hidden + "; the fp8 cast needs a positive multiple of "
             + DispatchLayout.CHANNELS_PER_SCALE);
       }
       this.hidden = hidden;
-      this.half = hidden / 2;
-      ByteBuffer scratch = ByteBuffer.allocateDirect(8 * hidden).order(ByteOrder.LITTLE_ENDIAN);
-      this.scratchBytes = scratch;
-      this.scratchShorts = scratch.asShortBuffer();
-      this.scratchInts = scratch.asIntBuffer();
-      this.scratchFloats = scratch.asFloatBuffer();
-      this.words = new int[half];
-      this.evenBits = new int[half];
-      this.oddBits = new int[half];
-      this.magnitude = new int[half];
-      this.evenSubnormal = new int[half];
-      this.oddSubnormal = new int[half];
-      this.even = new float[half];
-      this.odd = new float[half];
-      this.evenMagic = new float[half];
-      this.oddMagic = new float[half];
-      this.groupScale = new float[hidden / DispatchLayout.CHANNELS_PER_SCALE];
-      this.codePairs = new short[half];
     }
 
     /** As {@link Fp8Codec#castRow} for this caster's {@code hidden}. */
     public void castRow(
         short[] src, int srcOffset, boolean roundScale, byte[] dst, int dstOffset, float[] scales,
         int scalesOffset) {
-      scratchShorts.put(0, src, srcOffset, hidden);
-      scratchInts.get(0, words, 0, half);
-      Bf16.splitChannelPairs(words, evenBits, oddBits, half);
-      pairMagnitudes(evenBits, oddBits, magnitude, half);
-      int pairsPerGroup = DispatchLayout.CHANNELS_PER_SCALE / 2;
-      for (int group = 0; group < groupScale.length; group++) {
-        int amaxBits = max(magnitude, group * pairsPerGroup, (group + 1) * pairsPerGroup);
+      for (int group = 0; group < hidden / DispatchLayout.CHANNELS_PER_SCALE; group++) {
+        int channel = group * DispatchLayout.CHANNELS_PER_SCALE;
+        int amaxBits = magnitudeBitsMax(src, srcOffset + channel);
         // A NaN anywhere makes the scalar amax (a chain of Math.max) NaN.
         float amax = amaxBits > 0x7F800000 ? Float.NaN : Float.intBitsToFloat(amaxBits);
-        groupScale[group] = scale(amax, roundScale);
         scales[scalesOffset + group] = scaleInv(amax, roundScale);
-      }
-      scratchInts.put(0, evenBits).put(half, oddBits);
-      scratchFloats.get(0, even).get(half, odd);
-      scaleGroups(even, groupScale, pairsPerGroup);
-      scaleGroups(odd, groupScale, pairsPerGroup);
-      subnormalMagic(even, evenMagic, half);
-      subnormalMagic(odd, oddMagic, half);
-      scratchFloats.put(0, even).put(half, odd).put(hidden, evenMagic).put(hidden + half, oddMagic);
-      scratchInts.get(0, evenBits).get(half, oddBits).get(hidden, evenSubnormal).get(hidden + half, oddSubnormal);
-      encodeBits(evenBits, evenSubnormal, half);
-      encodeBits(oddBits, oddSubnormal, half);
-      joinCodes(evenBits, oddBits, codePairs, half);
-      scratchShorts.put(0, codePairs);
-      scratchBytes.get(0, dst, dstOffset, hidden);
-    }
-
-    /** For finite floats the magnitude bits order like the magnitudes; any NaN's bits exceed +inf's. */
-    private static void pairMagnitudes(int[] evenBits, int[] oddBits, int[] magnitude, int n) {
-      for (int i = 0; i < n; i++) {
-        magnitude[i] = Math.max(evenBits[i] & 0x7FFFFFFF, oddBits[i] & 0x7FFFFFFF);
+        encodeGroup(src, srcOffset + channel, scale(amax, roundScale), dst, dstOffset + channel);
       }
     }
 
-    private static int max(int[] values, int from, int to) {
-      int max = 0;
-      for (int i = from; i < to; i++) {
-        max = Math.max(max, values[i]);
+    private static int magnitudeBitsMax(short[] src, int from) {
+      IntVector max = IntVector.zero(WORDS);
+      for (int c = from; c < from + DispatchLayout.CHANNELS_PER_SCALE; c += SHORTS.length()) {
+        IntVector words = ShortVector.fromArray(SHORTS, src, c).reinterpretAsInts();
+        max = max.max(words.lanewise(VectorOperators.LSHL, 16).and(0x7FFFFFFF)).max(words.and(0x7FFF0000));
       }
-      return max;
+      return max.reduceLanes(VectorOperators.MAX);
     }
 
-    private static void scaleGroups(float[] values, float[] groupScale, int perGroup) {
-      for (int group = 0; group < groupScale.length; group++) {
-        float scale = groupScale[group];
-        for (int i = group * perGroup; i < (group + 1) * perGroup; i++) {
-          values[i] *= scale;
+    /**
+     * {@link Fp8Codec#encode} of each channel times {@code scale}. The even channel of a word is its part
+     * 0 and the odd its part 1 (a part's float bits are {@code (word >>> 16·part) << 16}); one loop over the
+     * two parts keeps a single copy of the encoding in the one method that C2 compiles, since a vector
+     * handed to a method it did not inline is boxed on the heap (measured: 6 bytes per channel, 5× slower).
+     */
+    private static void encodeGroup(short[] src, int from, float scale, byte[] dst, int dstFrom) {
+      for (int c = 0; c < DispatchLayout.CHANNELS_PER_SCALE; c += SHORTS.length()) {
+        IntVector words = ShortVector.fromArray(SHORTS, src, from + c).reinterpretAsInts();
+        IntVector codePairs = IntVector.zero(WORDS);
+        for (int part = 0; part < 2; part++) {
+          FloatVector values = words.lanewise(VectorOperators.LSHR, 16 * part).lanewise(VectorOperators.LSHL, 16)
+              .reinterpretAsFloats().mul(scale);
+          IntVector bits = values.reinterpretAsInts();
+          IntVector magnitude = bits.and(0x7FFFFFFF);
+          // Saturate at 448 (0x7E); a NaN's code 0x7F is 0x7E with the low bit set.
+          IntVector clamped = magnitude.min(FP8_MAX_BITS);
+          IntVector normal = clamped.add(clamped.lanewise(VectorOperators.LSHR, 20).and(1)).add(0x7FFFF)
+              .lanewise(VectorOperators.LSHR, 20).sub(120 << 3);
+          IntVector subnormal = values.abs().add(0x1p14f).reinterpretAsInts().sub(MAGIC_BITS);
+          IntVector code = normal.blend(subnormal, magnitude.compare(VectorOperators.LT, MIN_NORMAL_BITS));
+          IntVector nan = IntVector.broadcast(WORDS, 0x7F800000).sub(magnitude).lanewise(VectorOperators.LSHR, 31);
+          code = bits.lanewise(VectorOperators.LSHR, 24).and(0x80).or(code).or(nan);
+          codePairs = codePairs.or(code.lanewise(VectorOperators.LSHL, 8 * part));
         }
-      }
-    }
-
-    /** {@code |v| + 2^14} has an ulp of 2^-9: its low mantissa bits are {@code rint(|v|·2^9)} for |v| < 2^-6. */
-    private static void subnormalMagic(float[] values, float[] magic, int n) {
-      for (int i = 0; i < n; i++) {
-        magic[i] = Math.abs(values[i]) + 0x1p14f;
-      }
-    }
-
-    /** {@link Fp8Codec#encode} on float bits without branches; {@code subnormal} holds the magic sums' bits. */
-    private static void encodeBits(int[] bits, int[] subnormal, int n) {
-      for (int i = 0; i < n; i++) {
-        int value = bits[i];
-        int magnitude = value & 0x7FFFFFFF;
-        // Saturate at 448 (0x7E); a NaN's code 0x7F is 0x7E with the low bit set.
-        int clamped = Math.min(magnitude, FP8_MAX_BITS);
-        int normal = ((clamped + 0x7FFFF + ((clamped >>> 20) & 1)) >>> 20) - (120 << 3);
-        int isSubnormal = (magnitude - MIN_NORMAL_BITS) >> 31;
-        int code = (subnormal[i] - MAGIC_BITS) & isSubnormal | normal & ~isSubnormal;
-        bits[i] = ((value >>> 24) & 0x80) | code | ((0x7F800000 - magnitude) >>> 31);
-      }
-    }
-
-    private static void joinCodes(int[] evenCodes, int[] oddCodes, short[] pairs, int n) {
-      for (int i = 0; i < n; i++) {
-        pairs[i] = (short) ((oddCodes[i] << 8) | (evenCodes[i] & 0xFF));
+        codePairs.convertShape(VectorOperators.I2S, CODE_PAIRS, 0).reinterpretAsBytes().intoArray(dst, dstFrom + c);
       }
     }
   }

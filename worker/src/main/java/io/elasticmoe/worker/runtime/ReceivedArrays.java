@@ -43,9 +43,7 @@ public record ReceivedArrays(byte[] fp8, float[] scales, short[] bf16, int hidde
       int numScales = hidden / DispatchLayout.CHANNELS_PER_SCALE;
       Fp8Codec.uncastRow(fp8, row * hidden, scales, row * numScales, hidden, dst, offset);
     } else {
-      for (int c = 0; c < hidden; c++) {
-        dst[offset + c] = Bf16.toFloat(bf16[row * hidden + c]);
-      }
+      Bf16.toFloats(bf16, row * hidden, dst, offset, hidden);
     }
   }
 

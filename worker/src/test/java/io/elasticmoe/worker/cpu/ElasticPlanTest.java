@@ -2,6 +2,7 @@ package io.elasticmoe.worker.cpu;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.elasticmoe.worker.runtime.WorkerJvm;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -118,10 +119,12 @@ class ElasticPlanTest {
 
   private void runSegment(Segment segment, String plan, String killAt, List<String> lines) throws Exception {
     String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-    Process process = new ProcessBuilder(
-            java, "--enable-native-access=ALL-UNNAMED", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-            "-cp", System.getProperty("java.class.path"), PlanRank.class.getName(),
-            storeDir.toString(), Integer.toString(segment.rank()), Integer.toString(segment.firstPhase()), killAt, plan)
+    List<String> command = new ArrayList<>(List.of(java));
+    command.addAll(WorkerJvm.FLAGS);
+    command.addAll(List.of("-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+        "-cp", System.getProperty("java.class.path"), PlanRank.class.getName(),
+        storeDir.toString(), Integer.toString(segment.rank()), Integer.toString(segment.firstPhase()), killAt, plan));
+    Process process = new ProcessBuilder(command)
         .redirectErrorStream(true)
         .start();
     boolean killedByUs = false;

@@ -17,6 +17,7 @@ import java.util.TreeSet;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
+import io.elasticmoe.worker.runtime.WorkerJvm;
 import io.elasticmoe.worker.transport.UcxTransport;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -182,11 +183,13 @@ class EpochSwitchTest {
 
   private void start(int rank, String mode, long finalEpoch, long finalSteps) throws IOException {
     String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-    Process process = new ProcessBuilder(
-            java, "--enable-native-access=ALL-UNNAMED", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-            "-cp", System.getProperty("java.class.path"), SwitchRank.class.getName(),
-            dir.resolve("store").toString(), dir.resolve("membership").toString(), Integer.toString(rank),
-            Integer.toString(INTERVAL), Long.toString(finalEpoch), Long.toString(finalSteps), mode, transports)
+    List<String> command = new ArrayList<>(List.of(java));
+    command.addAll(WorkerJvm.FLAGS);
+    command.addAll(List.of("-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+        "-cp", System.getProperty("java.class.path"), SwitchRank.class.getName(),
+        dir.resolve("store").toString(), dir.resolve("membership").toString(), Integer.toString(rank),
+        Integer.toString(INTERVAL), Long.toString(finalEpoch), Long.toString(finalSteps), mode, transports));
+    Process process = new ProcessBuilder(command)
         .redirectErrorStream(true)
         .start();
     List<String> lines = new CopyOnWriteArrayList<>();

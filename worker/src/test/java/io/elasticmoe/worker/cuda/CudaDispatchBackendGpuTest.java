@@ -2,6 +2,7 @@ package io.elasticmoe.worker.cuda;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.elasticmoe.worker.runtime.WorkerJvm;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -70,7 +71,9 @@ class CudaDispatchBackendGpuTest {
     List<Process> processes = new ArrayList<>();
     List<Path> outputs = new ArrayList<>();
     for (int rank = 0; rank < 2; rank++) {
-      List<String> command = new ArrayList<>(List.of(java, "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),
+      List<String> command = new ArrayList<>(List.of(java));
+      command.addAll(WorkerJvm.FLAGS);
+      command.addAll(List.of("-cp", System.getProperty("java.class.path"),
           CudaRankProcess.class.getName(), scenario, String.valueOf(rank), store.toString(), String.valueOf(timeoutMillis)));
       Path output = store.resolve("rank" + rank + ".log");
       outputs.add(output);

@@ -2,8 +2,11 @@ package io.elasticmoe.worker.runtime;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import net.jqwik.api.Arbitraries;
+import net.jqwik.api.Arbitrary;
 import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
+import net.jqwik.api.Provide;
 import net.jqwik.api.constraints.FloatRange;
 import net.jqwik.api.constraints.IntRange;
 import org.junit.jupiter.api.Test;
@@ -109,8 +112,8 @@ class Fp8CodecTest {
       @ForAll @IntRange(min = 0, max = 1 << 20) int seed,
       @ForAll boolean roundScale,
       @ForAll @IntRange(min = 0, max = 6) int specialsPerGroup,
-      @ForAll @IntRange(min = -20, max = 20) int magnitudeExponent) {
-    int hidden = 1024;
+      @ForAll @IntRange(min = -20, max = 20) int magnitudeExponent,
+      @ForAll("hiddenSizes") int hidden) {
     float magnitude = Math.scalb(1f, magnitudeExponent);
     java.util.Random random = new java.util.Random(seed);
     short[] row = new short[hidden + 5];
@@ -136,6 +139,11 @@ class Fp8CodecTest {
       assertThat(Float.floatToIntBits(scales[2 + group]))
           .as("scale of group %d", group).isEqualTo(Float.floatToIntBits(expectedScales[group]));
     }
+  }
+
+  @Provide
+  Arbitrary<Integer> hiddenSizes() {
+    return Arbitraries.of(128, 1024, 7168);
   }
 
   @Test
@@ -174,6 +182,45 @@ class Fp8CodecTest {
       } else {
         assertThat(actual[c]).as("channel %d", c).isEqualTo(expected[c]);
       }
+    }
+  }
+
+  @Property(tries = 200)
+  void uncastRowIsDecodeTimesTheGroupScale(
+      @ForAll @IntRange(min = 0, max = 1 << 20) int seed, @ForAll("hiddenSizes") int hidden) {
+    java.util.Random random = new java.util.Random(seed);
+    byte[] codes = new byte[hidden + 7];
+    random.nextBytes(codes);
+    float[] scales = new float[hidden / 128 + 1];
+    for (int i = 0; i < scales.length; i++) {
+      // Stored scales: tiny (amax at the floor), powers of two (roundScale), ordinary, huge.
+      scales[i] = switch (random.nextInt(4)) {
+        case 0 -> Fp8Codec.scaleInv(0f, false);
+        case 1 -> Math.scalb(1f, random.nextInt(60) - 30);
+        case 2 -> Float.intBitsToFloat(0x7F000000 | random.nextInt(0x800000));
+        default -> random.nextFloat() * 4f;
+      };
+    }
+    float[] values = new float[hidden + 2];
+    Fp8Codec.uncastRow(codes, 7, scales, 1, hidden, values, 2);
+    for (int c = 0; c < hidden; c++) {
+      float expected = Fp8Codec.decode(codes[7 + c]) * scales[1 + c / 128];
+      assertThat(Float.floatToIntBits(values[2 + c])).as("channel %d, code 0x%02x", c, codes[7 + c] & 0xFF)
+          .isEqualTo(Float.floatToIntBits(expected));
+    }
+  }
+
+  @Test
+  void uncastRowDecodesEveryCode() {
+    byte[] codes = new byte[256];
+    for (int code = 0; code < 256; code++) {
+      codes[code] = (byte) code;
+    }
+    float[] values = new float[256];
+    Fp8Codec.uncastRow(codes, 0, new float[] {1f, 1f}, 0, 256, values, 0);
+    for (int code = 0; code < 256; code++) {
+      assertThat(Float.floatToIntBits(values[code])).as("code 0x%02x", code)
+          .isEqualTo(Float.floatToIntBits(Fp8Codec.decode((byte) code)));
     }
   }
 

@@ -2,6 +2,7 @@ package io.elasticmoe.worker.bench.dataplane;
 
 import io.elasticmoe.worker.cpu.PhaseTimes;
 import io.elasticmoe.worker.runtime.DispatchLayout;
+import io.elasticmoe.worker.runtime.WorkerJvm;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -122,8 +123,9 @@ public final class DataplaneBenchmark {
       throws IOException {
     String java = ProcessHandle.current().info().command()
         .orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-    List<String> command = new ArrayList<>(List.of(
-        java, "--enable-native-access=ALL-UNNAMED", "-Xmx2g",
+    List<String> command = new ArrayList<>(List.of(java));
+    command.addAll(WorkerJvm.FLAGS);
+    command.addAll(List.of("-Xmx2g",
         "-XX:MaxDirectMemorySize=" + (bufferBytes + (256L << 20)),
         "-cp", System.getProperty("java.class.path"), DataplaneBenchRank.class.getName(), storeDir.toString()));
     command.addAll(Arrays.asList(config.toArgs()));

@@ -18,9 +18,10 @@ import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 
 /**
- * Per-token costs of the CPU backend's compute, each next to its baseline: the fp8 cast against
+ * Per-token costs of the CPU backend's compute, each next to its baselines: the fp8 cast against
  * copying the bf16 row as-is (what bf16 dispatch does), the uncast, and the top-k combine reduction
- * against copying one row. One op = one token.
+ * against copying one row; and each against its loop from before the Vector API ({@link BeforeVectorApi}),
+ * in the same run. One op = one token.
  */
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.NANOSECONDS)
@@ -44,6 +45,8 @@ public class DataplaneKernelsBenchmark {
   private short[] out;
   private CombineReducer reducer;
   private Fp8Codec.RowCaster caster;
+  private BeforeVectorApi.Reducer baselineReducer;
+  private BeforeVectorApi.Caster baselineCaster;
 
   @Setup
   public void setUp() {
@@ -69,6 +72,8 @@ public class DataplaneKernelsBenchmark {
     out = new short[hidden];
     reducer = new CombineReducer(hidden, bytes);
     caster = new Fp8Codec.RowCaster(hidden);
+    baselineReducer = new BeforeVectorApi.Reducer(hidden, bytes);
+    baselineCaster = new BeforeVectorApi.Caster(hidden);
   }
 
   @Benchmark
@@ -89,6 +94,13 @@ public class DataplaneKernelsBenchmark {
     return codes;
   }
 
+  /** The cast before the Vector API: C2-auto-vectorised loops through scratch copies. */
+  @Benchmark
+  public byte[] fp8CastBeforeVectorApi() {
+    baselineCaster.castRow(token, 0, false, codes, 0, scales, 0);
+    return codes;
+  }
+
   @Benchmark
   public byte[] fp8CastRoundScale() {
     caster.castRow(token, 0, true, codes, 0, scales, 0);
@@ -101,6 +113,13 @@ public class DataplaneKernelsBenchmark {
     return values;
   }
 
+  /** The uncast before the Vector API: a table lookup per channel. */
+  @Benchmark
+  public float[] fp8UncastBeforeVectorApi() {
+    BeforeVectorApi.uncastRow(codes, 0, scales, 0, hidden, values, 0);
+    return values;
+  }
+
   @Benchmark
   public short[] oneRowReadBaseline() {
     buffer.get(rowStarts[0], out, 0, hidden);
@@ -110,6 +129,13 @@ public class DataplaneKernelsBenchmark {
   @Benchmark
   public short[] combineReduce() {
     reducer.reduceToken(rowOffsets, weights, topk, out, 0);
+    return out;
+  }
+
+  /** The reduction before the Vector API: C2-auto-vectorised loops through scratch copies. */
+  @Benchmark
+  public short[] combineReduceBeforeVectorApi() {
+    baselineReducer.reduceToken(rowOffsets, weights, topk, out, 0);
     return out;
   }
 }
