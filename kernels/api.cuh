@@ -42,7 +42,6 @@ struct LowLatencyParams {
   uint64_t expert_plan;   // scratch int32 [R_b·E_l]: where this call stores its rows for each expert: the first
                           // packed row in the owner's outputs, -1 = the owner's receive slots, -2 = owner not live
   // Byte offsets and strides from DispatchLayout for the buffer index of this call.
-  int64_t send_offset, send_slot_stride;
   int64_t recv_offset, recv_expert_stride, recv_rank_stride, recv_slot_stride;
   int64_t count_offset, count_expert_stride, count_rank_stride;
   int64_t payload_offset, scales_offset;

@@ -3,12 +3,12 @@
 //     grid barrier) to every live same-host rank; eight warps per expert number the (token, k) entries bound
 //     for each expert in (token, k) order, which fixes every slot before any byte moves, so slot numbers (hence
 //     recv_x rows) equal the CPU backend's bit for bit (DeepEP's atomicAdd slots would not), and publish the
-//     expert's count to every live same-host rank above this one; every token is cast once into its send slot
-//     (fp8 per 128 channels, or bf16); the other buffer's signals and exchange are cleared (here and in the
-//     receive mirror), so the clear is complete before this call emits anything there, as double buffering
-//     requires. Then block 0 plans where each expert's rows go (plan_sends).
+//     expert's count to every live same-host rank above this one; the other buffer's signals and exchange are
+//     cleared (here and in the receive mirror), so the clear is complete before this call emits anything there,
+//     as double buffering requires. Then block 0 plans where each expert's rows go (plan_sends).
 //  2. send and receive: one warp per (token, k) entry, spread over the whole grid (as DeepEP's LL dispatch),
-//     stores the token at its planned place: in place, at its final packed row of the owner's recv_x,
+//     casts its token from x (fp8 per 128 channels, or bf16) in registers and stores it at its planned place
+//     (no send slot: store_token says why): in place, at its final packed row of the owner's recv_x,
 //     recv_scales and src_info (through the owner's CUDA IPC mapping of its output block, or our own), or in
 //     the owner's recv[e_l][rank][slot]; the warp that stores an expert's last row publishes the count (and
 //     where the rows are, DispatchCountWord) with a system-scope release, after an acquire-release count of
@@ -133,20 +133,14 @@ __device__ __forceinline__ void plan_sends(const LowLatencyParams& p, const uint
   }
 }
 
-template <int kHidden>
 __device__ __forceinline__ void dispatch_prepare(const LowLatencyParams& p) {
-  constexpr int kNumScales = kHidden / NUM_CHANNELS_PER_SCALE;
   const int lane = threadIdx.x % 32;
   const int warps_per_block = blockDim.x / 32;
-  const int warp = blockIdx.x * warps_per_block + threadIdx.x / 32;
-  const int num_warps = gridDim.x * warps_per_block;
   const int num_tokens = static_cast<int>(p.num_tokens);
   const int num_topk = static_cast<int>(p.num_topk);
   const int num_ranks = static_cast<int>(p.num_ranks);
   const int num_experts = num_ranks * static_cast<int>(p.num_local_experts);
   const int max_tokens = static_cast<int>(p.max_tokens);
-  char* const base = reinterpret_cast<char*>(p.local_base);
-  const __nv_bfloat16* const x = reinterpret_cast<const __nv_bfloat16*>(p.x);
   const int* const topk_idx = reinterpret_cast<const int*>(p.topk_idx);
 
   // Slots: kScanSegments warps of a block share an expert, each owning one contiguous segment of the
@@ -211,59 +205,6 @@ __device__ __forceinline__ void dispatch_prepare(const LowLatencyParams& p) {
     }
     __syncthreads();  // segment_hits is written again in the next round
   }
-
-  // Cast: one warp per (token, 128-channel group); a lane holds 4 channels. kCastUnroll groups' loads are
-  // issued before the first reduction, so a warp's strided items do not pay the load latency one by one.
-  constexpr int kCastUnroll = 4;
-  const int num_items = num_tokens * kNumScales;
-  for (int first = warp; first < num_items; first += num_warps * kCastUnroll) {
-    uint2 raw[kCastUnroll];
-#pragma unroll
-    for (int u = 0; u < kCastUnroll; ++u) {
-      const int item = first + u * num_warps;
-      const int t = item / kNumScales;
-      const int channel = (item % kNumScales) * NUM_CHANNELS_PER_SCALE + lane * 4;
-      raw[u] = item < num_items
-                   ? __ldg(reinterpret_cast<const uint2*>(x + static_cast<int64_t>(t) * kHidden + channel))
-                   : make_uint2(0, 0);
-    }
-#pragma unroll
-    for (int u = 0; u < kCastUnroll; ++u) {
-      const int item = first + u * num_warps;
-      if (item >= num_items) break;  // warp-uniform
-      const int t = item / kNumScales;
-      const int group = item % kNumScales;
-      const int channel = group * NUM_CHANNELS_PER_SCALE + lane * 4;
-      char* const slot = base + p.send_offset + t * p.send_slot_stride;
-      if (group == 0 && lane == 0) *reinterpret_cast<int*>(slot) = t;
-      if (!p.use_fp8) {
-        *reinterpret_cast<uint2*>(slot + p.payload_offset + channel * 2) = raw[u];
-        continue;
-      }
-      const __nv_bfloat162* pair = reinterpret_cast<const __nv_bfloat162*>(&raw[u]);
-      const float2 lo = __bfloat1622float2(pair[0]);
-      const float2 hi = __bfloat1622float2(pair[1]);
-      float amax = fmaxf(fmaxf(fabsf(lo.x), fabsf(lo.y)), fmaxf(fabsf(hi.x), fabsf(hi.y)));
-      amax = fmaxf(warp_reduce_max(amax), FP8_AMAX_FLOOR);
-      // Same float operations as Fp8Codec.scale/scaleInv, so the codes and scales match the CPU backend.
-      float scale, scale_inv;
-      if (p.round_scale) {
-        const int exponent = ceil_log2(amax * (1.0f / FP8_MAX));
-        scale = exp2_int(-exponent);
-        scale_inv = exp2_int(exponent);
-      } else {
-        scale = __fdiv_rn(FP8_MAX, amax);
-        scale_inv = __fmul_rn(amax, 1.0f / FP8_MAX);
-      }
-      const __nv_fp8x2_storage_t c0 = __nv_cvt_float2_to_fp8x2(
-          make_float2(__fmul_rn(lo.x, scale), __fmul_rn(lo.y, scale)), __NV_SATFINITE, __NV_E4M3);
-      const __nv_fp8x2_storage_t c1 = __nv_cvt_float2_to_fp8x2(
-          make_float2(__fmul_rn(hi.x, scale), __fmul_rn(hi.y, scale)), __NV_SATFINITE, __NV_E4M3);
-      *reinterpret_cast<uint32_t*>(slot + p.payload_offset + channel) =
-          static_cast<uint32_t>(c0) | (static_cast<uint32_t>(c1) << 16);
-      if (lane == 0) *reinterpret_cast<float*>(slot + p.scales_offset + group * 4) = scale_inv;
-    }
-  }
 }
 
 // Zeroes the other buffer's signal region, in our buffer and (staged sources) in the receive mirror, and its
@@ -282,9 +223,88 @@ __device__ __forceinline__ void clear_next_signals(const LowLatencyParams& p) {
   }
 }
 
+// Stores token t, cast from x in registers, as one message: the source token index at info, the payload
+// (fp8 per 128 channels, or bf16) at payload, the fp8 scales at scales; the same body serves a packed row of
+// an owner's outputs (in place) and a receive slot (header, payload, scales). Each (token, k) entry's warp
+// casts its token itself, so the cast is repeated k times, from x in L2, rather than once into a send slot
+// before the grid barrier: it overlaps the sends instead of delaying them (about 9 us of a 1024-token
+// dispatch, run 10), and no warp ever waits for another's cast. A lane holds 16 channels: one 16-byte store
+// of codes, and a 128-channel group is 8 lanes, so its amax takes three shuffles. The max of the same values
+// in any order and the same float operations as Fp8Codec.scale/scaleInv give the CPU backend's codes and
+// scales bit for bit.
+template <int kHidden>
+__device__ __forceinline__ void store_token(const LowLatencyParams& p, int t, int* info, char* payload, char* scales,
+                                            int lane) {
+  constexpr int kChannelsPerLane = 16;
+  constexpr int kChannelsPerRound = 32 * kChannelsPerLane;
+  constexpr int kLanesPerScale = NUM_CHANNELS_PER_SCALE / kChannelsPerLane;
+  constexpr int kRounds = kHidden / kChannelsPerRound;
+  // Two rounds' loads (64 bytes a lane) in flight before the first store, as many bytes as warp_copy<4> keeps.
+  constexpr int kUnroll = 2;
+  static_assert(kChannelsPerRound == NUM_FP8_HIDDEN_ALIGNMENT && kHidden % kChannelsPerRound == 0,
+                "a round is the fp8 hidden alignment, and every compiled hidden size is a multiple of it");
+  const __nv_bfloat16* const row = reinterpret_cast<const __nv_bfloat16*>(p.x) + static_cast<int64_t>(t) * kHidden;
+  if (lane == 0) *info = t;
+  if (!p.use_fp8) {
+    // 48 bytes a lane in flight: warp_copy<4> beside the fp8 rounds spills (64 registers), <3> does not.
+    warp_copy<3>(payload, row, kHidden * 2, lane);
+    return;
+  }
+#pragma unroll 1
+  for (int first = 0; first < kRounds; first += kUnroll) {
+    int4 raw[kUnroll][2];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      if (first + u >= kRounds) break;
+      const int4* const src = reinterpret_cast<const int4*>(row + (first + u) * kChannelsPerRound + lane * kChannelsPerLane);
+      raw[u][0] = ld_nc(src);
+      raw[u][1] = ld_nc(src + 1);
+    }
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      if (first + u >= kRounds) break;
+      const int channel = (first + u) * kChannelsPerRound + lane * kChannelsPerLane;
+      const __nv_bfloat162* const pairs = reinterpret_cast<const __nv_bfloat162*>(raw[u]);
+      float amax = 0.0f;
+#pragma unroll
+      for (int i = 0; i < kChannelsPerLane / 2; ++i) {
+        const float2 v = __bfloat1622float2(pairs[i]);
+        amax = fmaxf(amax, fmaxf(fabsf(v.x), fabsf(v.y)));
+      }
+      amax = fmaxf(warp_reduce_max<kLanesPerScale>(amax), FP8_AMAX_FLOOR);
+      float scale, scale_inv;
+      if (p.round_scale) {
+        const int exponent = ceil_log2(amax * (1.0f / FP8_MAX));
+        scale = exp2_int(-exponent);
+        scale_inv = exp2_int(exponent);
+      } else {
+        scale = __fdiv_rn(FP8_MAX, amax);
+        scale_inv = __fmul_rn(amax, 1.0f / FP8_MAX);
+      }
+      uint32_t codes[kChannelsPerLane / 4];
+#pragma unroll
+      for (int i = 0; i < kChannelsPerLane / 4; ++i) {
+        const float2 lo = __bfloat1622float2(pairs[2 * i]);
+        const float2 hi = __bfloat1622float2(pairs[2 * i + 1]);
+        const __nv_fp8x2_storage_t c0 = __nv_cvt_float2_to_fp8x2(
+            make_float2(__fmul_rn(lo.x, scale), __fmul_rn(lo.y, scale)), __NV_SATFINITE, __NV_E4M3);
+        const __nv_fp8x2_storage_t c1 = __nv_cvt_float2_to_fp8x2(
+            make_float2(__fmul_rn(hi.x, scale), __fmul_rn(hi.y, scale)), __NV_SATFINITE, __NV_E4M3);
+        codes[i] = static_cast<uint32_t>(c0) | (static_cast<uint32_t>(c1) << 16);
+      }
+      st_na(reinterpret_cast<int4*>(payload + channel),
+            make_int4(static_cast<int>(codes[0]), static_cast<int>(codes[1]), static_cast<int>(codes[2]),
+                      static_cast<int>(codes[3])));
+      if (lane % kLanesPerScale == 0) {
+        reinterpret_cast<float*>(scales)[channel / NUM_CHANNELS_PER_SCALE] = scale_inv;
+      }
+    }
+  }
+}
+
 // Copies one row between a message (header with the source token index, payload, scales) and its packed row
-// of an output block (src_info, recv_x, recv_scales), either way: one body serves the sends in place, the
-// copy-out of misplaced rows and the packing, which keeps the kernel within its 64 registers.
+// of an output block (src_info, recv_x, recv_scales), either way: one body serves the copy-out of misplaced
+// rows and the packing, which keeps the kernel within its 64 registers.
 template <int kHidden>
 __device__ __forceinline__ void copy_row(const LowLatencyParams& p, char* outputs, int64_t row, char* message,
                                          bool to_packed, int lane) {
@@ -306,7 +326,7 @@ template <int kHidden>
 __device__ __forceinline__ void dispatch(const LowLatencyParams& p) {
   __shared__ uint32_t live_set[NUM_MAX_SOURCE_RANKS / NUM_LIVE_SET_RANKS_PER_WORD];
   if (blockIdx.x == 0) publish_live_set(p, live_set);
-  dispatch_prepare<kHidden>(p);
+  dispatch_prepare(p);
   clear_next_signals(p);
   // Block 0 plans after its share of the prepare work, so peers' counts have had that long to arrive.
   if (blockIdx.x == 0) plan_sends(p, live_set);
@@ -319,14 +339,12 @@ __device__ __forceinline__ void dispatch(const LowLatencyParams& p) {
   const int num_local_experts = static_cast<int>(p.num_local_experts);
   const int max_tokens = static_cast<int>(p.max_tokens);
   const int64_t rows_per_expert = static_cast<int64_t>(num_ranks) * max_tokens;
-  char* const base = reinterpret_cast<char*>(p.local_base);
   char* const own_outputs = outputs_of(p, static_cast<int>(p.rank));
   const uint64_t* const peer_bases = reinterpret_cast<const uint64_t*>(p.peer_bases);
   const int64_t* const peer_slices = reinterpret_cast<const int64_t*>(p.peer_slices);
   const uint64_t* const recv_bases = reinterpret_cast<const uint64_t*>(p.recv_bases);
   const int* const plan = reinterpret_cast<const int*>(p.expert_plan);
-  const int64_t message_bytes =
-      p.payload_offset + (p.use_fp8 ? kHidden + kHidden / NUM_CHANNELS_PER_SCALE * 4 : kHidden * 2);
+  constexpr int kScaleBytes = kHidden / NUM_CHANNELS_PER_SCALE * 4;
 
   // Send: one warp per (token, k) entry, consecutive entries on different multiprocessors. After its row,
   // lane 0 counts it with an acquire-release add; the warp that stores the expert's last row has thereby
@@ -349,14 +367,25 @@ __device__ __forceinline__ void dispatch(const LowLatencyParams& p) {
     const int local_expert = e % num_local_experts;
     char* const peer = reinterpret_cast<char*>(peer_bases[owner]);
     const int64_t slice = peer_slices[owner];
-    char* const message = base + p.send_offset + (entry / num_topk) * p.send_slot_stride;
+    int* info;
+    char* payload;
+    char* scales;
     if (first_row >= 0) {
-      copy_row<kHidden>(p, outputs_of(p, owner), local_expert * rows_per_expert + first_row + slot, message, true, lane);
+      char* const outputs = outputs_of(p, owner);
+      const int64_t row = local_expert * rows_per_expert + first_row + slot;
+      info = reinterpret_cast<int*>(outputs + p.out_src_info_offset) + row;
+      payload = outputs + p.out_x_offset + row * (p.use_fp8 ? kHidden : kHidden * 2);
+      scales = outputs + p.out_scales_offset + row * kScaleBytes;
     } else {
-      warp_copy(peer + p.recv_offset + local_expert * p.recv_expert_stride + slice * p.recv_rank_stride +
-                    slot * p.recv_slot_stride,
-                message, message_bytes, lane);
+      char* const message = peer + p.recv_offset + local_expert * p.recv_expert_stride + slice * p.recv_rank_stride +
+                            slot * p.recv_slot_stride;
+      info = reinterpret_cast<int*>(message);
+      payload = message + p.payload_offset;
+      scales = message + p.scales_offset;
     }
+    uint64_t* const counter = reinterpret_cast<uint64_t*>(peer + p.count_offset + local_expert * p.count_expert_stride +
+                                                          slice * p.count_rank_stride);
+    store_token<kHidden>(p, entry / num_topk, info, payload, scales, lane);
     __syncwarp();
     if (lane == 0) {
       const int count = __ldg(expert_count + e);
@@ -364,9 +393,7 @@ __device__ __forceinline__ void dispatch(const LowLatencyParams& p) {
         const uint64_t where =
             first_row >= 0 ? (static_cast<uint64_t>(first_row) << 32) | DISPATCH_IN_PLACE : 0;
         __threadfence_system();
-        st_release_sys(reinterpret_cast<uint64_t*>(peer + p.count_offset + local_expert * p.count_expert_stride +
-                                                   slice * p.count_rank_stride),
-                       (static_cast<uint64_t>(count) + 1) | where);
+        st_release_sys(counter, (static_cast<uint64_t>(count) + 1) | where);
       }
     }
   }

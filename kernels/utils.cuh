@@ -113,9 +113,11 @@ __device__ __forceinline__ int warp_reduce_sum(int value) {
   return value;
 }
 
+// The max over each aligned group of kLanes lanes (a power of two), in every lane of the group.
+template <int kLanes>
 __device__ __forceinline__ float warp_reduce_max(float value) {
 #pragma unroll
-  for (int offset = 16; offset > 0; offset >>= 1)
+  for (int offset = kLanes / 2; offset > 0; offset >>= 1)
     value = fmaxf(value, __shfl_xor_sync(0xffffffffu, value, offset));
   return value;
 }

@@ -589,8 +589,6 @@ public final class CudaDispatchBackend implements DispatchBackend {
         .set(LowLatencyParams.Field.EXPERT_COUNT, expertCount.address())
         .set(LowLatencyParams.Field.ENTRY_SLOT, entrySlot.address())
         .set(LowLatencyParams.Field.EXPERT_DONE, expertDone.address())
-        .set(LowLatencyParams.Field.SEND_OFFSET, layout.dispatchSendSlotOffset(b, 0))
-        .set(LowLatencyParams.Field.SEND_SLOT_STRIDE, stride(n, i -> layout.dispatchSendSlotOffset(b, i)))
         .set(LowLatencyParams.Field.RECV_OFFSET, layout.dispatchRecvSlotOffset(b, 0, 0, 0))
         .set(LowLatencyParams.Field.RECV_EXPERT_STRIDE, stride(el, i -> layout.dispatchRecvSlotOffset(b, i, 0, 0)))
         .set(LowLatencyParams.Field.RECV_RANK_STRIDE, stride(ranks, i -> layout.dispatchRecvSlotOffset(b, 0, i, 0)))

@@ -309,7 +309,10 @@ public final class DispatchLayout {
     return srcInfoRegionBytes;
   }
 
-  /** Where token {@code tokenIdx} is cast once before it is written to every selected expert's owner. */
+  /**
+   * Where the CPU backend casts token {@code tokenIdx} once before it is written to every selected expert's
+   * owner (the CUDA dispatch casts each (token, k) entry in registers instead: kernels/dispatch_ll.cu).
+   */
   public long dispatchSendSlotOffset(int bufferIdx, int tokenIdx) {
     return sendOffset(bufferIdx) + checkToken(tokenIdx) * dispatchMessageBytes;
   }
