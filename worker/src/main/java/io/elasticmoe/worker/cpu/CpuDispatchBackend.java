@@ -76,7 +76,6 @@ public final class CpuDispatchBackend implements DispatchBackend {
    * into it; the others are put. Null where only puts reach the rank.
    */
   private final ByteBuffer[] rankBuffers;
-  private final ShortBuffer[] rankShorts;
   private final int[] mask;
   private final long livenessStagingOffset;
   private final long livenessIntervalNanos;
@@ -88,6 +87,8 @@ public final class CpuDispatchBackend implements DispatchBackend {
   private final ExecutorService storeCalls =
       Executors.newSingleThreadExecutor(Thread.ofPlatform().daemon().name("ep-store-call").factory());
   private final ComputePool compute;
+  /** Stateless, so one serves every compute thread. */
+  private final CombineReducer reducer;
   /** Issues the data puts: the compute pool when every thread has its own lane, else the rank's thread alone. */
   private final ComputePool putThreads;
   private final RangePuts[] putsOfRange;
@@ -177,10 +178,9 @@ public final class CpuDispatchBackend implements DispatchBackend {
     this.mask = new int[layout.maxRanks()];
     connected[rank] = true;
     this.rankBuffers = new ByteBuffer[layout.maxRanks()];
-    this.rankShorts = new ShortBuffer[layout.maxRanks()];
     rankBuffers[rank] = buffer;
-    rankShorts[rank] = shorts;
     this.compute = new ComputePool(computeThreads);
+    this.reducer = new CombineReducer(layout.hidden(), buffer);
     this.putThreads = putLanes ? compute : new ComputePool(1);
     this.putsOfRange = new RangePuts[computeThreads];
     for (int range = 0; range < computeThreads; range++) {
@@ -217,7 +217,6 @@ public final class CpuDispatchBackend implements DispatchBackend {
       if (!transport.isConnectedTo(peer, metadata)) {
         transport.connect(peer, metadata);
         rankBuffers[peer] = transport.mappedBuffer(peer);
-        rankShorts[peer] = rankBuffers[peer] == null ? null : rankBuffers[peer].asShortBuffer();
       }
       connected[peer] = true;
       mask[peer] = activate ? 0 : 1;
@@ -303,7 +302,6 @@ public final class CpuDispatchBackend implements DispatchBackend {
       }
       // Dropped first: disconnecting unmaps the peer's buffer.
       rankBuffers[peer] = null;
-      rankShorts[peer] = null;
       transport.disconnect(peer);
       connected[peer] = false;
       mask[peer] = 0;
@@ -584,9 +582,9 @@ public final class CpuDispatchBackend implements DispatchBackend {
           continue;
         }
         int begin = handle.begin(localExpert, src);
-        ShortBuffer mapped = rankShorts[src];
-        if (mapped != null) {
+        if (rankBuffers[src] != null) {
           if (stage) {
+            ShortBuffer mapped = rankBuffers[src].asShortBuffer();
             int expert = rank * layout.numLocalExperts() + localExpert;
             for (int row = begin; row < begin + handle.count(localExpert, src); row++) {
               int target = (int) layout.combineRecvSlotOffset(b, expert, srcInfo[localExpert * rowsPerExpert + row]);
@@ -626,7 +624,6 @@ public final class CpuDispatchBackend implements DispatchBackend {
       liveOwner[owner] = live(owner);
     }
     compute.forRanges(numTokens, 1, (range, from, to) -> {
-      CombineReducer reducer = new CombineReducer(hidden, buffer);
       int[] rowOffsets = new int[numTopk];
       float[] weights = new float[numTopk];
       for (int t = from; t < to; t++) {

@@ -76,41 +76,29 @@ final class ReceiveBufferRows implements ReceivedRows {
 
   @Override
   public byte[] packedFp8() {
-    if (!fp8) {
-      return null;
-    }
-    byte[] packed = new byte[messageOffset.length * hidden];
-    for (int row = 0; row < messageOffset.length; row++) {
-      if (messageOffset[row] >= 0) {
-        fp8Codes(row, packed, row * hidden);
-      }
-    }
-    return packed;
+    return fp8 ? packed(new byte[messageOffset.length * hidden], hidden, this::fp8Codes) : null;
   }
 
   @Override
   public float[] packedScales() {
-    if (!fp8) {
-      return null;
-    }
-    float[] packed = new float[messageOffset.length * numScales];
-    for (int row = 0; row < messageOffset.length; row++) {
-      if (messageOffset[row] >= 0) {
-        scales(row, packed, row * numScales);
-      }
-    }
-    return packed;
+    return fp8 ? packed(new float[messageOffset.length * numScales], numScales, this::scales) : null;
   }
 
   @Override
   public short[] packedBf16() {
-    if (fp8) {
-      return null;
-    }
-    short[] packed = new short[messageOffset.length * hidden];
+    return fp8 ? null : packed(new short[messageOffset.length * hidden], hidden, this::bf16);
+  }
+
+  /** One of the row readers above, for the arrays of {@link #packedFp8} and its siblings. */
+  private interface RowReader<A> {
+    void read(int row, A dst, int offset);
+  }
+
+  /** Every received row read into {@code packed} at {@code row · width}; rows holding no token stay 0. */
+  private <A> A packed(A packed, int width, RowReader<A> reader) {
     for (int row = 0; row < messageOffset.length; row++) {
       if (messageOffset[row] >= 0) {
-        bf16(row, packed, row * hidden);
+        reader.read(row, packed, row * width);
       }
     }
     return packed;
