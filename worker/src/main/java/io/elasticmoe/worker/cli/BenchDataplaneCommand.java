@@ -56,10 +56,12 @@ public final class BenchDataplaneCommand implements Callable<Integer> {
   @Option(names = "--dispatch-dtype", defaultValue = "fp8", description = "fp8 or bf16 (default: ${DEFAULT-VALUE}).")
   String dispatchDtype;
 
-  @Option(names = "--warmup", defaultValue = "3", description = "Untimed steps (default: ${DEFAULT-VALUE}).")
+  @Option(names = "--warmup", defaultValue = "1000",
+      description = "Untimed steps first: until the JIT has compiled the step's loops (Vector API code runs 20-40x"
+          + " slower before), a call measures the compiler, not the data plane (default: ${DEFAULT-VALUE}).")
   int warmup;
 
-  @Option(names = "--iterations", defaultValue = "20", description = "Timed steps (default: ${DEFAULT-VALUE}).")
+  @Option(names = "--iterations", defaultValue = "200", description = "Timed steps (default: ${DEFAULT-VALUE}).")
   int iterations;
 
   @Option(names = "--transports", defaultValue = UcxTransport.HOST_TRANSPORTS,
@@ -100,6 +102,9 @@ public final class BenchDataplaneCommand implements Callable<Integer> {
     if (topk < 1 || topk > DispatchLayout.MAX_TOPK || topk > ranks * expertsPerRank) {
       throw new CommandLine.ParameterException(spec.commandLine(), "--topk is " + topk + "; it must be in 1.."
           + Math.min(DispatchLayout.MAX_TOPK, ranks * expertsPerRank) + " (MAX_TOPK and the number of experts)");
+    }
+    if (warmup < 0) {
+      throw new CommandLine.ParameterException(spec.commandLine(), "--warmup is " + warmup + "; it must be 0 or more");
     }
     if (iterations < 1) {
       throw new CommandLine.ParameterException(spec.commandLine(), "--iterations is " + iterations + "; at least 1");

@@ -31,6 +31,7 @@ class DataplaneCommandsTest {
     "bench dataplane --tokens 2000 | maxTokensPerRank is 2000",
     "bench dataplane --dispatch-dtype fp16 | --dispatch-dtype is fp16",
     "bench dataplane --baseline-runs 0 | --baseline-runs is 0",
+    "bench dataplane --warmup -1 | --warmup is -1",
     "run --store-dir /tmp/x | --world is required",
     "run --store-dir /tmp/x --world 0,1 --rank 2 | does not contain --rank 2",
     "run --store-dir /tmp/x --world 0,9 --rank 0 | --world contains 9",
