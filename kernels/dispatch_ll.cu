@@ -346,55 +346,71 @@ __device__ __forceinline__ void dispatch(const LowLatencyParams& p) {
   const int* const plan = reinterpret_cast<const int*>(p.expert_plan);
   constexpr int kScaleBytes = kHidden / NUM_CHANNELS_PER_SCALE * 4;
 
-  // Send: one warp per (token, k) entry, consecutive entries on different multiprocessors. After its row,
-  // lane 0 counts it with an acquire-release add; the warp that stores the expert's last row has thereby
-  // acquired every other row's release and publishes the count with a system-scope release (DeepEP's finish
-  // counter, without a waiting warp). Every block sends by block 0's plan, so an expert's stored-rows count
-  // reaches its expert_count exactly when the plan sends to its owner.
+  // Send: one warp per (token, k) entry, consecutive entries on different multiprocessors. A warp stores all
+  // of its entries' rows (up to 32 at a time) before it counts any of them; then each lane holding one counts
+  // it with an acquire-release add, all in one instruction, so the warp waits once for its stores to be
+  // acknowledged instead of once per row (a release after NVLink stores stalls the warp for a round trip, and
+  // with every warp at the same point that was a bubble on the link between each warp's rows). The lane whose
+  // add completes an expert has thereby acquired every other row's release and publishes the count with a
+  // system-scope release (DeepEP's finish counter, without a waiting warp). Every block sends by block 0's
+  // plan, so an expert's stored-rows count reaches its expert_count exactly when the plan sends to its owner.
   const int num_entries = static_cast<int>(p.num_tokens * p.num_topk);
   const int num_topk = static_cast<int>(p.num_topk);
   const int* const topk_idx = reinterpret_cast<const int*>(p.topk_idx);
   const int* const entry_slot = reinterpret_cast<const int*>(p.entry_slot);
   const int* const expert_count = reinterpret_cast<const int*>(p.expert_count);
   int* const expert_done = reinterpret_cast<int*>(p.expert_done);
+  // The experts of the rows stored since the last count, the latest in lane 31: each stored row shifts them
+  // down a lane; they are counted once lane 0 holds one or the warp's last entry is stored.
+  int counted_expert = -1;
   for (int entry = warp * gridDim.x + blockIdx.x; entry < num_entries; entry += gridDim.x * num_warps) {
     const int e = __ldg(topk_idx + entry);
-    if (e < 0) continue;
-    const int first_row = plan[e];
-    const int slot = __ldg(entry_slot + entry);
-    if (first_row == -2 || slot < 0) continue;
-    const int owner = e / num_local_experts;
-    const int local_expert = e % num_local_experts;
-    char* const peer = reinterpret_cast<char*>(peer_bases[owner]);
-    const int64_t slice = peer_slices[owner];
-    int* info;
-    char* payload;
-    char* scales;
-    if (first_row >= 0) {
-      char* const outputs = outputs_of(p, owner);
-      const int64_t row = local_expert * rows_per_expert + first_row + slot;
-      info = reinterpret_cast<int*>(outputs + p.out_src_info_offset) + row;
-      payload = outputs + p.out_x_offset + row * (p.use_fp8 ? kHidden : kHidden * 2);
-      scales = outputs + p.out_scales_offset + row * kScaleBytes;
-    } else {
-      char* const message = peer + p.recv_offset + local_expert * p.recv_expert_stride + slice * p.recv_rank_stride +
-                            slot * p.recv_slot_stride;
-      info = reinterpret_cast<int*>(message);
-      payload = message + p.payload_offset;
-      scales = message + p.scales_offset;
-    }
-    uint64_t* const counter = reinterpret_cast<uint64_t*>(peer + p.count_offset + local_expert * p.count_expert_stride +
-                                                          slice * p.count_rank_stride);
-    store_token<kHidden>(p, entry / num_topk, info, payload, scales, lane);
-    __syncwarp();
-    if (lane == 0) {
-      const int count = __ldg(expert_count + e);
-      if (atomic_add_acq_rel_gpu(expert_done + e, 1) + 1 == count) {
-        const uint64_t where =
-            first_row >= 0 ? (static_cast<uint64_t>(first_row) << 32) | DISPATCH_IN_PLACE : 0;
-        __threadfence_system();
-        st_release_sys(counter, (static_cast<uint64_t>(count) + 1) | where);
+    const int first_row = e < 0 ? -2 : plan[e];
+    const int slot = e < 0 ? -1 : __ldg(entry_slot + entry);
+    if (first_row != -2 && slot >= 0) {
+      const int owner = e / num_local_experts;
+      const int local_expert = e % num_local_experts;
+      char* const peer = reinterpret_cast<char*>(peer_bases[owner]);
+      const int64_t slice = peer_slices[owner];
+      int* info;
+      char* payload;
+      char* scales;
+      if (first_row >= 0) {
+        char* const outputs = outputs_of(p, owner);
+        const int64_t row = local_expert * rows_per_expert + first_row + slot;
+        info = reinterpret_cast<int*>(outputs + p.out_src_info_offset) + row;
+        payload = outputs + p.out_x_offset + row * (p.use_fp8 ? kHidden : kHidden * 2);
+        scales = outputs + p.out_scales_offset + row * kScaleBytes;
+      } else {
+        char* const message = peer + p.recv_offset + local_expert * p.recv_expert_stride + slice * p.recv_rank_stride +
+                              slot * p.recv_slot_stride;
+        info = reinterpret_cast<int*>(message);
+        payload = message + p.payload_offset;
+        scales = message + p.scales_offset;
       }
+      store_token<kHidden>(p, entry / num_topk, info, payload, scales, lane);
+      counted_expert = __shfl_down_sync(0xffffffffu, counted_expert, 1);
+      if (lane == 31) counted_expert = e;
+    }
+    if (entry + gridDim.x * num_warps >= num_entries || __shfl_sync(0xffffffffu, counted_expert, 0) >= 0) {
+      __syncwarp();
+      if (counted_expert >= 0) {
+        const int ce = counted_expert;
+        const int count = __ldg(expert_count + ce);
+        if (atomic_add_acq_rel_gpu(expert_done + ce, 1) + 1 == count) {
+          const int owner = ce / num_local_experts;
+          const int plan_row = plan[ce];
+          const uint64_t where = plan_row >= 0 ? (static_cast<uint64_t>(plan_row) << 32) | DISPATCH_IN_PLACE : 0;
+          uint64_t* const counter =
+              reinterpret_cast<uint64_t*>(reinterpret_cast<char*>(peer_bases[owner]) + p.count_offset +
+                                          (ce % num_local_experts) * p.count_expert_stride +
+                                          peer_slices[owner] * p.count_rank_stride);
+          __threadfence_system();
+          st_release_sys(counter, (static_cast<uint64_t>(count) + 1) | where);
+        }
+      }
+      counted_expert = -1;
+      __syncwarp();
     }
   }
   // Experts this rank sends nothing still get their counter (1 = zero rows), one thread each.
