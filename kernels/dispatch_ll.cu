@@ -1,9 +1,9 @@
 // Low-latency dispatch (DESIGN §6), one launch in two phases around a grid barrier:
 //  1. prepare: block 0 publishes this rank's live set (the mask at launch, which nothing changes before the
-//     grid barrier) to every live same-host rank; eight warps per expert number the (token, k) entries bound
-//     for each expert in (token, k) order, which fixes every slot before any byte moves, so slot numbers (hence
-//     recv_x rows) equal the CPU backend's bit for bit (DeepEP's atomicAdd slots would not), and publish the
-//     expert's count to every live same-host rank above this one; the other buffer's signals and exchange are
+//     grid barrier) to every live same-host rank; each block numbers the (token, k) entries bound for two
+//     experts at a time (one block scan) in (token, k) order, which fixes every slot before any byte moves, so
+//     slot numbers (hence recv_x rows) equal the CPU backend's bit for bit (DeepEP's atomicAdd slots would
+//     not), and publishes the expert's count to every live same-host rank above this one; the other buffer's signals and exchange are
 //     cleared (here and in the receive mirror), so the clear is complete before this call emits anything there,
 //     as double buffering requires. Then block 0 plans where each expert's rows go (plan_sends).
 //  2. send and receive: one warp per (token, k) entry, spread over the whole grid (as DeepEP's LL dispatch),
@@ -135,7 +135,6 @@ __device__ __forceinline__ void plan_sends(const LowLatencyParams& p, const uint
 
 __device__ __forceinline__ void dispatch_prepare(const LowLatencyParams& p) {
   const int lane = threadIdx.x % 32;
-  const int warps_per_block = blockDim.x / 32;
   const int num_tokens = static_cast<int>(p.num_tokens);
   const int num_topk = static_cast<int>(p.num_topk);
   const int num_ranks = static_cast<int>(p.num_ranks);
@@ -143,67 +142,89 @@ __device__ __forceinline__ void dispatch_prepare(const LowLatencyParams& p) {
   const int max_tokens = static_cast<int>(p.max_tokens);
   const int* const topk_idx = reinterpret_cast<const int*>(p.topk_idx);
 
-  // Slots: kScanSegments warps of a block share an expert, each owning one contiguous segment of the
-  // (token, k) entries. A first pass counts the expert's entries in each segment; after the block barrier a
-  // warp starts numbering at the sum of the segments before its own, in (token, k) order. (One warp per
-  // expert scanning every entry made 1024 tokens x top-8 a chain of 256 ballots per warp: ~40 us.) The first
-  // segment's warp also zeroes the expert's stored-rows count for the send phase.
-  constexpr int kScanSegments = 8;
-  static_assert(NUM_DISPATCH_THREADS / 32 % kScanSegments == 0, "a block holds whole experts' segment warps");
+  // Slots: a block numbers kExpertsPerRound experts at a time, each thread owning one contiguous run of the
+  // (token, k) entries, loaded once into per-expert hit masks. An exclusive scan over the block of every
+  // thread's hit counts (the experts' counts packed side by side in one word: each is at most N·K < 2^16)
+  // gives each thread the slot of its first hit at each expert, and the hits of a thread follow in (token, k)
+  // order, so slots are numbered as the CPU backend numbers them. One load of topk_idx per thread and one
+  // block scan replace eight warps per expert each reading a segment twice (the second read behind a ballot
+  // chain). The scan's total is the expert's count; one warp per expert of the round zeroes its stored-rows
+  // count for the send phase and publishes the count.
+  constexpr int kExpertsPerRound = 2;
+  constexpr int kMaxEntriesPerThread = NUM_MAX_DISPATCH_TOKENS * NUM_MAX_TOPK / NUM_DISPATCH_THREADS;
+  static_assert(kMaxEntriesPerThread <= 32 && NUM_MAX_DISPATCH_TOKENS * NUM_MAX_TOPK < (1 << 16),
+                "a thread's hits fit one mask word, an expert's count half a scan word");
   const int num_entries = num_tokens * num_topk;
   int* const entry_slot = reinterpret_cast<int*>(p.entry_slot);
-  const int block_warp = threadIdx.x / 32;
-  const int segment = block_warp % kScanSegments;
-  const int experts_per_round = warps_per_block / kScanSegments;
-  const int segment_entries = ((num_entries + kScanSegments - 1) / kScanSegments + 31) / 32 * 32;
-  const int segment_begin = min(segment * segment_entries, num_entries);
-  const int segment_end = min(segment_begin + segment_entries, num_entries);
-  __shared__ int segment_hits[NUM_DISPATCH_THREADS / 32];
-  // Block-uniform loop: every warp reaches both barriers, also those whose expert is past the last.
-  for (int first = blockIdx.x * experts_per_round; first < num_experts; first += gridDim.x * experts_per_round) {
-    const int e = first + block_warp / kScanSegments;
-    int hits = 0;
-    if (e < num_experts) {
-#pragma unroll 8
-      for (int entry = segment_begin + lane; entry < segment_end; entry += 32) hits += __ldg(topk_idx + entry) == e;
-      hits = warp_reduce_sum(hits);
+  const int entries_per_thread = (num_entries + NUM_DISPATCH_THREADS - 1) / NUM_DISPATCH_THREADS;
+  const int first_entry = threadIdx.x * entries_per_thread;
+  const int warp = threadIdx.x / 32;
+  __shared__ uint32_t warp_sums[NUM_DISPATCH_THREADS / 32];
+  __shared__ uint32_t round_total;
+  // Block-uniform loop: every thread reaches every barrier.
+  for (int first = blockIdx.x * kExpertsPerRound; first < num_experts; first += gridDim.x * kExpertsPerRound) {
+    uint32_t hits[kExpertsPerRound] = {};
+#pragma unroll
+    for (int i = 0; i < kMaxEntriesPerThread; ++i) {
+      if (i < entries_per_thread && first_entry + i < num_entries) {
+        const int e = __ldg(topk_idx + first_entry + i);
+#pragma unroll
+        for (int x = 0; x < kExpertsPerRound; ++x) hits[x] |= static_cast<uint32_t>(e == first + x) << i;
+      }
     }
-    if (lane == 0) segment_hits[block_warp] = hits;
+    uint32_t packed = 0;
+#pragma unroll
+    for (int x = 0; x < kExpertsPerRound; ++x) packed |= static_cast<uint32_t>(__popc(hits[x])) << (16 * x);
+    // Exclusive block scan: within the warp, then over the warps' sums.
+    uint32_t inclusive = packed;
+#pragma unroll
+    for (int offset = 1; offset < 32; offset <<= 1) {
+      const uint32_t other = __shfl_up_sync(0xffffffffu, inclusive, offset);
+      if (lane >= offset) inclusive += other;
+    }
+    if (lane == 31) warp_sums[warp] = inclusive;
     __syncthreads();
-    if (e < num_experts) {
-      int slot = 0;
-      int total = 0;
-      for (int s = 0; s < kScanSegments; ++s) {
-        const int segment_count = segment_hits[block_warp - segment + s];
-        slot += s < segment ? segment_count : 0;
-        total += segment_count;
+    if (warp == 0) {
+      const uint32_t sum = warp_sums[lane];
+      uint32_t scanned = sum;
+#pragma unroll
+      for (int offset = 1; offset < 32; offset <<= 1) {
+        const uint32_t other = __shfl_up_sync(0xffffffffu, scanned, offset);
+        if (lane >= offset) scanned += other;
       }
-#pragma unroll 4
-      for (int first_entry = segment_begin; first_entry < segment_end; first_entry += 32) {
-        const int entry = first_entry + lane;
-        const bool hit = entry < segment_end && __ldg(topk_idx + entry) == e;
-        const unsigned hit_lanes = __ballot_sync(0xffffffffu, hit);
-        const int entry_slot_value = slot + __popc(hit_lanes & ((1u << lane) - 1u));
+      warp_sums[lane] = scanned - sum;  // exclusive
+      if (lane == 31) round_total = scanned;
+    }
+    __syncthreads();
+    const uint32_t before = warp_sums[warp] + inclusive - packed;
+#pragma unroll
+    for (int x = 0; x < kExpertsPerRound; ++x) {
+      uint32_t rest = hits[x];
+      int slot = static_cast<int>((before >> (16 * x)) & 0xffffu);
+      while (rest != 0) {
+        const int i = __ffs(rest) - 1;
+        rest &= rest - 1;
         // A token naming one expert twice could overflow N slots; DispatchInputCheck bounds tokens by N.
-        if (hit) entry_slot[entry] = entry_slot_value < max_tokens ? entry_slot_value : -1;
-        slot += __popc(hit_lanes);
-      }
-      if (segment == 0) {
-        const int count = min(total, max_tokens);
-        if (lane == 0) {
-          reinterpret_cast<int*>(p.expert_count)[e] = count;
-          reinterpret_cast<int*>(p.expert_done)[e] = 0;
-        }
-        // The count vector: only ranks above this one add our counts to their packed rows (plan_sends).
-        for (int r = static_cast<int>(p.rank) + 1 + lane; r < num_ranks; r += 32) {
-          char* const out = outputs_of(p, r);
-          if (out == nullptr || !is_live(p, r)) continue;
-          st_relaxed_sys(reinterpret_cast<uint32_t*>(out + p.count_vector_offset + p.rank * p.count_vector_rank_stride) + e,
-                         static_cast<uint32_t>(count) + 1);
-        }
+        entry_slot[first_entry + i] = slot < max_tokens ? slot : -1;
+        ++slot;
       }
     }
-    __syncthreads();  // segment_hits is written again in the next round
+    const int e = first + warp;
+    if (warp < kExpertsPerRound && e < num_experts) {
+      const int count = min(static_cast<int>((round_total >> (16 * warp)) & 0xffffu), max_tokens);
+      if (lane == 0) {
+        reinterpret_cast<int*>(p.expert_count)[e] = count;
+        reinterpret_cast<int*>(p.expert_done)[e] = 0;
+      }
+      // The count vector: only ranks above this one add our counts to their packed rows (plan_sends).
+      for (int r = static_cast<int>(p.rank) + 1 + lane; r < num_ranks; r += 32) {
+        char* const out = outputs_of(p, r);
+        if (out == nullptr || !is_live(p, r)) continue;
+        st_relaxed_sys(reinterpret_cast<uint32_t*>(out + p.count_vector_offset + p.rank * p.count_vector_rank_stride) + e,
+                       static_cast<uint32_t>(count) + 1);
+      }
+    }
+    __syncthreads();  // warp_sums and round_total are written again in the next round
   }
 }
 
