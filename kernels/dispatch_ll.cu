@@ -5,7 +5,9 @@
 //     slot numbers (hence recv_x rows) equal the CPU backend's bit for bit (DeepEP's atomicAdd slots would
 //     not), and publishes the expert's count to every live same-host rank above this one; the other buffer's signals and exchange are
 //     cleared (here and in the receive mirror), so the clear is complete before this call emits anything there,
-//     as double buffering requires. Then block 0 plans where each expert's rows go (plan_sends).
+//     as double buffering requires. Block 0 plans where each expert's rows go (plan_sends): right after the
+//     publish when it numbers no expert (numbering starts at block 1; 132 blocks, 128 expert pairs), so its
+//     waits for the peers' live sets and counts overlap the numbering, else after its share of the numbering.
 //  2. send and receive: one warp per (token, k) entry, spread over the whole grid (as DeepEP's LL dispatch),
 //     casts its token from x (fp8 per 128 channels, or bf16) in registers and stores it at its planned place
 //     (no send slot: store_token says why): in place, at its final packed row of the owner's recv_x,
@@ -133,6 +135,17 @@ __device__ __forceinline__ void plan_sends(const LowLatencyParams& p, const uint
   }
 }
 
+// Experts a block numbers per round of dispatch_prepare (one block scan).
+constexpr int kExpertsPerRound = 2;
+
+// Numbering starts at block 1 (block 0 takes the last round-robin turn), so when the grid has a block to spare
+// (132 multiprocessors, 128 expert pairs at 256 experts) block 0 numbers nothing and plans at once.
+__device__ __forceinline__ int numbering_block() { return blockIdx.x == 0 ? gridDim.x - 1 : blockIdx.x - 1; }
+
+__device__ __forceinline__ bool block0_numbers_nothing(const LowLatencyParams& p) {
+  return static_cast<int64_t>(gridDim.x - 1) * kExpertsPerRound >= p.num_ranks * p.num_local_experts;
+}
+
 __device__ __forceinline__ void dispatch_prepare(const LowLatencyParams& p) {
   const int lane = threadIdx.x % 32;
   const int num_tokens = static_cast<int>(p.num_tokens);
@@ -150,7 +163,6 @@ __device__ __forceinline__ void dispatch_prepare(const LowLatencyParams& p) {
   // block scan replace eight warps per expert each reading a segment twice (the second read behind a ballot
   // chain). The scan's total is the expert's count; one warp per expert of the round zeroes its stored-rows
   // count for the send phase and publishes the count.
-  constexpr int kExpertsPerRound = 2;
   constexpr int kMaxEntriesPerThread = NUM_MAX_DISPATCH_TOKENS * NUM_MAX_TOPK / NUM_DISPATCH_THREADS;
   static_assert(kMaxEntriesPerThread <= 32 && NUM_MAX_DISPATCH_TOKENS * NUM_MAX_TOPK < (1 << 16),
                 "a thread's hits fit one mask word, an expert's count half a scan word");
@@ -162,7 +174,7 @@ __device__ __forceinline__ void dispatch_prepare(const LowLatencyParams& p) {
   __shared__ uint32_t warp_sums[NUM_DISPATCH_THREADS / 32];
   __shared__ uint32_t round_total;
   // Block-uniform loop: every thread reaches every barrier.
-  for (int first = blockIdx.x * kExpertsPerRound; first < num_experts; first += gridDim.x * kExpertsPerRound) {
+  for (int first = numbering_block() * kExpertsPerRound; first < num_experts; first += gridDim.x * kExpertsPerRound) {
     uint32_t hits[kExpertsPerRound] = {};
 #pragma unroll
     for (int i = 0; i < kMaxEntriesPerThread; ++i) {
@@ -229,17 +241,19 @@ __device__ __forceinline__ void dispatch_prepare(const LowLatencyParams& p) {
 }
 
 // Zeroes the other buffer's signal region, in our buffer and (staged sources) in the receive mirror, and its
-// exchange region in our outputs.
+// exchange region in our outputs. Blocks are counted from the last, which numbers nothing when block 0 does not
+// either: block 0, which publishes and plans, clears nothing unless the regions need the whole grid.
 __device__ __forceinline__ void clear_next_signals(const LowLatencyParams& p) {
+  const int64_t first = static_cast<int64_t>(gridDim.x - 1 - blockIdx.x) * blockDim.x + threadIdx.x;
   uint64_t* const local = reinterpret_cast<uint64_t*>(reinterpret_cast<char*>(p.local_base) + p.next_signal_offset);
   uint64_t* const mirror =
       p.recv_mirror == 0 ? nullptr : reinterpret_cast<uint64_t*>(reinterpret_cast<char*>(p.recv_mirror) + p.next_signal_offset);
-  for (int64_t i = blockIdx.x * blockDim.x + threadIdx.x; i < p.signal_bytes / 8; i += gridDim.x * blockDim.x) {
+  for (int64_t i = first; i < p.signal_bytes / 8; i += gridDim.x * blockDim.x) {
     local[i] = 0;
     if (mirror != nullptr) mirror[i] = 0;
   }
   uint64_t* const exchange = reinterpret_cast<uint64_t*>(outputs_of(p, static_cast<int>(p.rank)) + p.next_exchange_offset);
-  for (int64_t i = blockIdx.x * blockDim.x + threadIdx.x; i < p.exchange_bytes / 8; i += gridDim.x * blockDim.x) {
+  for (int64_t i = first; i < p.exchange_bytes / 8; i += gridDim.x * blockDim.x) {
     exchange[i] = 0;
   }
 }
@@ -347,10 +361,14 @@ template <int kHidden>
 __device__ __forceinline__ void dispatch(const LowLatencyParams& p) {
   __shared__ uint32_t live_set[NUM_MAX_SOURCE_RANKS / NUM_LIVE_SET_RANKS_PER_WORD];
   if (blockIdx.x == 0) publish_live_set(p, live_set);
+  // Block 0 plans at once when it numbers nothing (the waits for peers' live sets and counts then overlap the
+  // other blocks' numbering instead of following block 0's share of it), else after its share, so peers'
+  // counts have had that long to arrive and our own counts are not held behind the waits.
+  const bool plan_first = block0_numbers_nothing(p);
+  if (blockIdx.x == 0 && plan_first) plan_sends(p, live_set);
   dispatch_prepare(p);
   clear_next_signals(p);
-  // Block 0 plans after its share of the prepare work, so peers' counts have had that long to arrive.
-  if (blockIdx.x == 0) plan_sends(p, live_set);
+  if (blockIdx.x == 0 && !plan_first) plan_sends(p, live_set);
   grid_sync(reinterpret_cast<uint64_t*>(p.grid_barrier));
 
   const int lane = threadIdx.x % 32;
