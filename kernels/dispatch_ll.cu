@@ -444,7 +444,9 @@ __device__ __forceinline__ void dispatch(const LowLatencyParams& p) {
               reinterpret_cast<uint64_t*>(reinterpret_cast<char*>(peer_bases[owner]) + p.count_offset +
                                           (ce % num_local_experts) * p.count_expert_stride +
                                           peer_slices[owner] * p.count_rank_stride);
-          __threadfence_system();
+          // No fence before it: a release is cumulative, so this one carries every row the add acquired (the
+          // other warps' rows through their acquire-release adds) to system scope, as DeepEP's finish counter
+          // does; a fence.sc.sys before it only added a second system-wide fence to the last counter's path.
           st_release_sys(counter, (static_cast<uint64_t>(count) + 1) | where);
         }
       }
