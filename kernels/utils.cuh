@@ -49,6 +49,9 @@ __device__ __forceinline__ void st_release_sys(uint64_t* ptr, uint64_t value) {
 __device__ __forceinline__ void st_relaxed_sys(uint32_t* ptr, uint32_t value) {
   asm volatile("st.relaxed.sys.global.u32 [%0], %1;" ::"l"(ptr), "r"(value) : "memory");
 }
+__device__ __forceinline__ void st_relaxed_sys(uint64_t* ptr, uint64_t value) {
+  asm volatile("st.relaxed.sys.global.u64 [%0], %1;" ::"l"(ptr), "l"(value) : "memory");
+}
 
 // Returns the old value; orders this thread's earlier writes before the add and later reads after it (gpu scope).
 __device__ __forceinline__ int atomic_add_acq_rel_gpu(int* ptr, int value) {
