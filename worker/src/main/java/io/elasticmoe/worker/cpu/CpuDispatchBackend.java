@@ -11,6 +11,7 @@ import io.elasticmoe.worker.store.KeyValueStore;
 import io.elasticmoe.worker.store.StoreTimeoutException;
 import io.elasticmoe.worker.transport.IdleBackoff;
 import io.elasticmoe.worker.transport.UcxTransport;
+import java.lang.foreign.Arena;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.nio.ByteBuffer;
@@ -58,6 +59,17 @@ public final class CpuDispatchBackend implements DispatchBackend {
    * skipped once masked), so three leaves a timeout of margin.
    */
   static final int MAX_WAIT_TIMEOUTS = 3;
+
+  // Every kind of memory session is loaded before any of this class's loops is compiled. C2 inlines a
+  // buffer's or segment's liveness check for the session classes loaded so far; the first peer mapped through
+  // ucp_rkey_ptr (RemoteKeyPointer) loaded the confined, shared and implicit kinds, which threw away the
+  // compiled reduction and copies (-Xlog:dependencies: "dependee = jdk.internal.foreign.SharedSession") and ran
+  // them interpreted again: the slow first thousand-odd steps of docs/dataplane.md's "Cold JIT".
+  static {
+    Arena.ofConfined().close();
+    Arena.ofShared().close();
+    Arena.ofAuto();
+  }
 
   private final DispatchLayout layout;
   private final int rank;
