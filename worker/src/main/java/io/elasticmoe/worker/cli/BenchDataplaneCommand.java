@@ -61,6 +61,10 @@ public final class BenchDataplaneCommand implements Callable<Integer> {
           + " slower before), a call measures the compiler, not the data plane (default: ${DEFAULT-VALUE}).")
   int warmup;
 
+  @Option(names = "--loopback-warmup-ms", defaultValue = "0",
+      description = "Each rank first warms up alone this long, as `run` does before it joins (default: ${DEFAULT-VALUE}).")
+  int loopbackWarmupMillis;
+
   @Option(names = "--iterations", defaultValue = "200", description = "Timed steps (default: ${DEFAULT-VALUE}).")
   int iterations;
 
@@ -103,6 +107,10 @@ public final class BenchDataplaneCommand implements Callable<Integer> {
       throw new CommandLine.ParameterException(spec.commandLine(), "--topk is " + topk + "; it must be in 1.."
           + Math.min(DispatchLayout.MAX_TOPK, ranks * expertsPerRank) + " (MAX_TOPK and the number of experts)");
     }
+    if (loopbackWarmupMillis < 0) {
+      throw new CommandLine.ParameterException(spec.commandLine(),
+          "--loopback-warmup-ms is " + loopbackWarmupMillis + "; it must be 0 or more");
+    }
     if (warmup < 0) {
       throw new CommandLine.ParameterException(spec.commandLine(), "--warmup is " + warmup + "; it must be 0 or more");
     }
@@ -132,7 +140,8 @@ public final class BenchDataplaneCommand implements Callable<Integer> {
     StringBuilder ratios = new StringBuilder();
     for (int hidden : hiddenSizes) {
       DataplaneBenchConfig config = new DataplaneBenchConfig(
-          ranks, tokens, hidden, topk, expertsPerRank, fp8, warmup, iterations, transports, computeThreads);
+          ranks, tokens, hidden, topk, expertsPerRank, fp8, warmup, iterations, transports, computeThreads,
+          loopbackWarmupMillis);
       DataplaneBenchmark.Result r = DataplaneBenchmark.run(config, baselineIterations, baselineRuns, System.out);
       out.printf("backend=cpu ranks=%d tokens=%d hidden=%d topk=%d experts/rank=%d dispatch=%s combine=bf16 tls=%s"
           + " compute-threads=%d%n", ranks, tokens, hidden, topk, expertsPerRank, dispatchDtype, transports,

@@ -7,6 +7,7 @@ import io.elasticmoe.placement.ExpertPlacement;
 import io.elasticmoe.placement.ExpertPlacementPlanner;
 import io.elasticmoe.placement.PlacementRequest;
 import io.elasticmoe.worker.cpu.CpuDispatchBackend;
+import io.elasticmoe.worker.cpu.LoopbackWarmup;
 import io.elasticmoe.worker.cuda.BackendChoice;
 import io.elasticmoe.worker.cuda.CudaDispatchBackend;
 import io.elasticmoe.worker.cuda.GpuProbe;
@@ -133,6 +134,12 @@ public final class RunCommand implements Callable<Integer> {
       description = "CUDA device ordinal for --backend cuda|auto (default: rank %% number of visible devices).")
   int gpu;
 
+  @Option(names = "--warmup-ms", defaultValue = "${env:EMD_WARMUP_MS:-3000}", description = {
+      "cpu backend: before joining, run dispatch and combine steps this long in a world of this rank alone, so",
+      "the JIT has compiled the data plane's loops by the first real step and a joining rank does not hold its",
+      "world back (they run 20-40x slower until then); 0 = not. Default: EMD_WARMUP_MS, else ${DEFAULT-VALUE}."})
+  long warmupMillis;
+
   @Option(names = "--seed", defaultValue = "1", description = "Seed of router, experts and load (default: ${DEFAULT-VALUE}).")
   long seed;
 
@@ -140,9 +147,11 @@ public final class RunCommand implements Callable<Integer> {
   public Integer call() throws Exception {
     validateModel();
     if (storeDir == null) {
+      warmUpAlone(spec.commandLine().getOut());
       return runWithRendezvous(spec.commandLine().getOut());
     }
     validateStatic();
+    warmUpAlone(spec.commandLine().getOut());
     if (steps == 0) {
       steps = 100;
     }
@@ -320,6 +329,29 @@ public final class RunCommand implements Callable<Integer> {
   }
 
   /**
+   * Before the rank registers anywhere: one that joined first and warmed up after would keep its world
+   * waiting at the switch that admits it. The placement's slots per rank are not known yet (they come
+   * with the first assignment), so the world of one holds {@code --slots-per-rank} experts, at least top-k:
+   * the loops compiled are the same. A warm-up that fails costs only its speed-up, never the rank.
+   */
+  private void warmUpAlone(PrintWriter out) {
+    if (warmupMillis == 0 || backendChoice().kind() != BackendChoice.Kind.CPU) {
+      return;
+    }
+    // Rendezvous mode learns its rank when it registers, after this.
+    String who = rank >= 0 ? Integer.toString(rank) : System.getenv().getOrDefault("EMD_RANK", "?");
+    try {
+      LoopbackWarmup.Report report = LoopbackWarmup.run(
+          new LoopbackWarmup.Shape(Math.max(slotsPerRank, topk), tokens, hidden, topk, dispatchDtype.equals("fp8")),
+          transports, Duration.ofMillis(warmupMillis));
+      out.printf("rank=%s %s%n", who, report.describe());
+    } catch (RuntimeException e) {
+      out.printf("rank=%s skipped the warm-up (%s); its first steps run before the JIT has compiled them%n", who, e);
+    }
+    out.flush();
+  }
+
+  /**
    * The data plane {@code --backend} asks for. CUDA ranks stage peers on other hosts through pinned host
    * memory and UCX ({@code --transports}); same-host peers go through CUDA IPC.
    */
@@ -394,6 +426,10 @@ public final class RunCommand implements Callable<Integer> {
     if (switchInterval < 1 || connectTimeoutMillis < 1) {
       throw new CommandLine.ParameterException(spec.commandLine(), "--switch-interval is " + switchInterval
           + " and --connect-timeout-ms " + connectTimeoutMillis + "; both must be at least 1");
+    }
+    if (warmupMillis < 0) {
+      throw new CommandLine.ParameterException(spec.commandLine(),
+          "--warmup-ms is " + warmupMillis + "; it must be 0 (no warm-up) or more");
     }
     if (steps < 0 || reportEvery < 1) {
       throw new CommandLine.ParameterException(spec.commandLine(),

@@ -32,6 +32,8 @@ class DataplaneCommandsTest {
     "bench dataplane --dispatch-dtype fp16 | --dispatch-dtype is fp16",
     "bench dataplane --baseline-runs 0 | --baseline-runs is 0",
     "bench dataplane --warmup -1 | --warmup is -1",
+    "bench dataplane --loopback-warmup-ms -1 | --loopback-warmup-ms is -1",
+    "run --store-dir /tmp/x --world 0,1 --rank 0 --warmup-ms -5 | --warmup-ms is -5",
     "run --store-dir /tmp/x | --world is required",
     "run --store-dir /tmp/x --world 0,1 --rank 2 | does not contain --rank 2",
     "run --store-dir /tmp/x --world 0,9 --rank 0 | --world contains 9",

@@ -2,6 +2,7 @@ package io.elasticmoe.worker.bench.dataplane;
 
 import io.elasticmoe.worker.cpu.ComputePool;
 import io.elasticmoe.worker.cpu.CpuDispatchBackend;
+import io.elasticmoe.worker.cpu.LoopbackWarmup;
 import io.elasticmoe.worker.cpu.PhaseTimes;
 import io.elasticmoe.worker.runtime.Bf16;
 import io.elasticmoe.worker.runtime.DispatchLayout;
@@ -14,7 +15,7 @@ import java.util.Random;
 import java.util.stream.IntStream;
 
 /**
- * One rank process of {@code bench dataplane}: connects to its peers, runs warm-up and timed
+ * One rank process of {@code bench dataplane}: warms up alone if asked (as {@code run} does before it joins), connects to its peers, runs warm-up and timed
  * dispatch+combine steps on seeded inputs, and prints its samples and its time per phase (summed over the
  * timed steps) as {@code KEY value,...} lines that {@link DataplaneBenchmark} parses. Started by the benchmark with the worker's own classpath.
  */
@@ -53,6 +54,12 @@ public final class DataplaneBenchRank {
     // Every rank of the benchmark shares this host.
     int computeThreads =
         config.computeThreads() > 0 ? config.computeThreads() : ComputePool.defaultThreads(config.ranks());
+    if (config.loopbackWarmupMillis() > 0) {
+      LoopbackWarmup.Report warmup = LoopbackWarmup.run(
+          new LoopbackWarmup.Shape(config.expertsPerRank(), config.tokens(), config.hidden(), config.topk(), config.fp8()),
+          config.transports(), Duration.ofMillis(config.loopbackWarmupMillis()));
+      System.out.println("WARMUP " + warmup.describe());
+    }
     PhaseTimes phases;
     try (DirectoryKeyValueStore store = new DirectoryKeyValueStore(storeDir);
         CpuDispatchBackend backend = new CpuDispatchBackend(

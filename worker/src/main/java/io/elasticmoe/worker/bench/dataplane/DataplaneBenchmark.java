@@ -60,7 +60,8 @@ public final class DataplaneBenchmark {
     try {
       for (int rank = 0; rank < config.ranks(); rank++) {
         outputs.add(collect(processes.get(rank), rank));
-        progress.printf("rank %d finished %d iterations%n", rank, config.iterations());
+        String warmup = outputs.get(rank).get("WARMUP");
+        progress.printf("rank %d finished %d iterations%s%n", rank, config.iterations(), warmup == null ? "" : " (" + warmup + ")");
       }
     } finally {
       // One failed rank leaves the others waiting on it: never leave them behind.
