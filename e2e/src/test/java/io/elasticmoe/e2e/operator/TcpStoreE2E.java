@@ -21,6 +21,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -128,7 +129,10 @@ class TcpStoreE2E {
     // 4. An operator restart keeps the listener port; the same Service reaches the new operator.
     client.pods().inNamespace(LocalCluster.OPERATOR_NAMESPACE).withName(operator.getMetadata().getName()).delete();
     await().atMost(TIMEOUT).untilAsserted(() -> {
-      Pod replacement = operatorPod();
+      // Between the old pod's deletion and its replacement's creation there may be none.
+      Optional<Pod> live = liveOperatorPod();
+      assertThat(live).as("a live operator pod").isPresent();
+      Pod replacement = live.get();
       assertThat(replacement.getMetadata().getUid()).isNotEqualTo(operator.getMetadata().getUid());
       assertThat(replacement.getStatus().getConditions())
           .anySatisfy(c -> assertThat(c.getType() + "=" + c.getStatus()).isEqualTo("Ready=True"));
@@ -222,9 +226,13 @@ class TcpStoreE2E {
   }
 
   private Pod operatorPod() {
+    return liveOperatorPod().orElseThrow();
+  }
+
+  private Optional<Pod> liveOperatorPod() {
     return client.pods().inNamespace(LocalCluster.OPERATOR_NAMESPACE)
         .withLabel("app.kubernetes.io/name", "elasticmoe-operator").list().getItems().stream()
-        .filter(p -> p.getMetadata().getDeletionTimestamp() == null).findFirst().orElseThrow();
+        .filter(p -> p.getMetadata().getDeletionTimestamp() == null).findFirst();
   }
 
   private List<Pod> rankPods() {
